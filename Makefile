@@ -1,0 +1,29 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+# Both create the virtual environment and install everything on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint setup catalogs
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) catalogs
+
+catalogs: $(STAMP)
+	@$(BIN)/bot translations compile --quiet 2>/dev/null || true
+
+run: setup
+	$(BIN)/bot run
+
+test: setup
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check bot workers tests bench
+	$(BIN)/mypy
