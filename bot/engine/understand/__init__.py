@@ -1,0 +1,15 @@
+"""Understanding free-text replies, per language.
+
+Every function here is pure: it takes the reply text, the participant's language and (for
+dates) the participant-local ``now``; it never reads the clock or the network. Words per
+language live in ``translations/words/<lang>.yaml`` so translators can edit them.
+
+Public interface (used by the engine; keep signatures stable):
+
+- ``parse_yes_no(text, lang) -> bool | None``
+- ``parse_number(text, lang, minimum=None, maximum=None) -> int | None``
+- ``parse_choice(text, lang, choices) -> str | None``   (choices: sequence of ``Choice``)
+- ``parse_multi_choice(text, lang, choices) -> list[str] | None``
+- ``parse_datetime(text, lang, now) -> datetime | None``  (``now`` aware, participant-local)
+- ``detect_keyword(text, lang) -> Keyword | None``   (stop / start / help / language switch)
+"""
