@@ -1,0 +1,55 @@
+"""Settings from the environment (and a `.env` file); no logic beyond defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _default_database_url() -> str:
+    instance = ROOT / "instance"
+    return f"sqlite:///{instance / 'trialbot.db'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(default_factory=_default_database_url)
+    redis_url: str = "redis://localhost:6379/0"
+    twilio_account_sid: str = "ACtest00000000000000000000000000"
+    twilio_auth_token: str = "test-auth-token"  # noqa: S105 - a placeholder for local runs
+    public_base_url: str = "http://localhost:8000"
+    twilio_api_base_url: str | None = None
+    sms_from: str = "+15005550006"
+    whatsapp_from: str | None = None
+    messaging_service_sid: str | None = None
+    flows_dir: str = str(ROOT / "flows")
+    translations_dir: str = str(ROOT / "translations")
+    default_language: str = "en"
+    study_name: str = "the study"
+    study_contact: str = "+15005550006"
+    #: Key for pseudonyms and hashed phone numbers; must be set in production.
+    secret_key: str = "dev-secret-change-me"  # noqa: S105
+    max_request_bytes: int = 64 * 1024
+    testing: bool = False
+
+    @classmethod
+    def from_env(cls, env_file: str | None = None, **overrides: Any) -> Settings:
+        load_dotenv(env_file or ROOT / ".env", override=False)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f.name.upper())
+            if raw is None:
+                continue
+            if f.type in ("int", int):
+                values[f.name] = int(raw)
+            elif f.type in ("bool", bool):
+                values[f.name] = raw.lower() in ("1", "true", "yes", "on")
+            else:
+                values[f.name] = raw
+        return replace(cls(**values), **overrides)

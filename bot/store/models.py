@@ -1,0 +1,206 @@
+"""Database tables. The SQL database is the source of truth; Redis only carries work.
+
+Times are aware UTC (`UTCDateTime`); participant-local times are computed from the
+participant's IANA zone. Phone numbers are E.164 and appear only in `participant.phone`
+and the per-message `address` columns, so erasure has few places to clear.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from .types import UTCDateTime, utcnow
+
+
+def _created() -> Any:
+    return Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class Participant(SQLModel, table=True):
+    __tablename__ = "participant"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=40, unique=True, index=True)  # the study's participant code
+    phone: str | None = Field(default=None, max_length=20, unique=True, index=True)  # E.164
+    channel: str = Field(default="sms", max_length=10)  # sms | whatsapp
+    sms_consent: bool = Field(default=True)  # may we fall back to SMS from WhatsApp
+    language: str = Field(default="en", max_length=12)
+    timezone: str = Field(default="UTC", max_length=64)
+    consent: str = Field(default="opted_in", max_length=12)  # pending | opted_in | opted_out
+    checkin_time: str | None = Field(default=None, max_length=5)  # local "HH:MM"
+    fields_json: str = Field(default="{}", sa_column=sa.Column(sa.Text, nullable=False))
+    last_inbound_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    whatsapp_window_closed: bool = Field(default=False)
+    pseudonym: str | None = Field(default=None, max_length=40, index=True)
+    erased_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class ConsentChange(SQLModel, table=True):
+    """History of consent: every opt-in and opt-out, with where it came from."""
+
+    __tablename__ = "consent_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    state: str = Field(max_length=12)
+    source: str = Field(max_length=32)  # keyword | twilio_opt_out | error_21610 | staff | import
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    at: datetime = _created()
+
+
+class Visit(SQLModel, table=True):
+    __tablename__ = "visit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    name: str = Field(max_length=80)
+    scheduled_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    status: str = Field(default="scheduled", max_length=24)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class FlowVersion(SQLModel, table=True):
+    """Every flow version a session ever ran on, so sessions finish on their own version."""
+
+    __tablename__ = "flow_version"
+    __table_args__ = (sa.UniqueConstraint("flow_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    flow_id: str = Field(max_length=64)
+    version: int
+    source: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    sha256: str = Field(max_length=64)
+    created_at: datetime = _created()
+
+
+class ConversationSession(SQLModel, table=True):
+    __tablename__ = "conversation_session"
+
+    id: str = Field(primary_key=True, max_length=32)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    flow_id: str = Field(max_length=64)
+    flow_version: int
+    status: str = Field(max_length=12, index=True)
+    wait_id: str | None = Field(default=None, max_length=48)
+    state_json: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+    ended_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+
+
+class Message(SQLModel, table=True):
+    """Every message in and out. Outbound rows double as the outbox."""
+
+    __tablename__ = "message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int | None = Field(default=None, foreign_key="participant.id", index=True)
+    direction: str = Field(max_length=3)  # in | out
+    channel: str = Field(default="sms", max_length=10)
+    address: str | None = Field(default=None, max_length=40)  # the participant's number
+    sender: str | None = Field(default=None, max_length=40)  # our number
+    twilio_sid: str | None = Field(default=None, max_length=64, unique=True)
+    body: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    kind: str = Field(default="reply", max_length=16)  # reply | nudge | safety | system | alert
+    status: str = Field(default="received", max_length=16, index=True)
+    error_code: int | None = None
+    session_id: str | None = Field(default=None, max_length=32)
+    step: str | None = Field(default=None, max_length=64)
+    language: str | None = Field(default=None, max_length=12)
+    segments: int | None = None
+    attempts: int = 0
+    due_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), index=True))
+    sent_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    reply_to_id: int | None = Field(default=None, foreign_key="message.id")
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class StatusCallback(SQLModel, table=True):
+    """One row per (MessageSid, MessageStatus): duplicates of a callback are harmless."""
+
+    __tablename__ = "status_callback"
+    __table_args__ = (sa.UniqueConstraint("twilio_sid", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    twilio_sid: str = Field(max_length=64, index=True)
+    status: str = Field(max_length=16)
+    error_code: int | None = None
+    received_at: datetime = _created()
+
+
+class Answer(SQLModel, table=True):
+    __tablename__ = "answer"
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    session_id: str = Field(max_length=32, index=True)
+    flow_id: str = Field(max_length=64)
+    flow_version: int
+    translation_revision: str = Field(max_length=32)
+    language: str = Field(max_length=12)
+    step: str = Field(max_length=64)
+    key: str = Field(max_length=64)
+    answer_type: str = Field(max_length=16)
+    value_json: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    recorded_at: datetime = _created()
+
+
+class Escalation(SQLModel, table=True):
+    __tablename__ = "escalation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=12, unique=True)  # what navigators type in `ACK <code>`
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    session_id: str | None = Field(default=None, max_length=32)
+    flow_id: str | None = Field(default=None, max_length=64)
+    step: str | None = Field(default=None, max_length=64)
+    severity: str = Field(max_length=10)
+    reason: str = Field(max_length=64)
+    state: str = Field(default="open", max_length=14, index=True)  # open|acknowledged|resolved
+    repeats: int = 0
+    level: int = 0  # how far up the on-call chain the alert has climbed
+    next_alert_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    acknowledged_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    acknowledged_by: str | None = Field(default=None, max_length=64)
+    resolved_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    resolution_note: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class UnknownSenderReply(SQLModel, table=True):
+    """At most one generic reply per unknown number per day; the number is kept hashed."""
+
+    __tablename__ = "unknown_sender_reply"
+    __table_args__ = (sa.UniqueConstraint("phone_hash", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    phone_hash: str = Field(max_length=64)
+    day: str = Field(max_length=10)
+    created_at: datetime = _created()
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only, hash-chained record of every change to participant data and staff action."""
+
+    __tablename__ = "audit_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _created()
+    actor: str = Field(max_length=64)  # participant:<code> | staff:<name> | system:<part>
+    action: str = Field(max_length=64)
+    entity: str = Field(max_length=32)
+    entity_id: str = Field(max_length=64)
+    old_json: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    new_json: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64, unique=True)
