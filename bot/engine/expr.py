@@ -12,8 +12,10 @@ Grammar::
 
 Names are dotted paths: `answer`, `answers.wellbeing`, `participant.language`,
 `params.visit_at`. A bare word that is not a known root (e.g. `severe`) is a string, so
-`answer in [severe, very_severe]` reads naturally. Comparisons with a missing value
-(`null`) are false rather than errors, so an unanswered question never crashes a flow.
+`answer in [severe, very_severe]` reads naturally. Order comparisons (`<`, `>=`, ...) with a
+missing value (`null`) or across types are false rather than errors, and a yes/no never
+equals a number, so an unanswered question never crashes a flow. `==`, `!=`, `in` and
+`not in` treat `null` as an ordinary value: `null != 3` and `null not in [a, b]` are true.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ _LITERALS: dict[str, Any] = {
     "true": True, "false": False, "yes": True, "no": False, "null": None, "none": None,
 }
 _KEYWORDS = frozenset({"and", "or", "not", "in"})
+
+#: Deepest nesting of brackets and `not`s a condition may use; deeper input is garbage, and
+#: without a bound it would exhaust Python's recursion limit instead of giving an ExprError.
+MAX_DEPTH = 32
 
 
 class ExprError(ValueError):
@@ -76,7 +82,13 @@ class _Parser:
         self.source = source
         self.tokens = _tokenize(source)
         self.i = 0
+        self.depth = 0
         self.names: set[str] = set()
+
+    def enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExprError(f"condition `{self.source[:60]}` is nested too deeply")
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -118,7 +130,10 @@ class _Parser:
     def not_(self) -> tuple[Any, ...]:
         if self.at("not"):
             self.take()
-            return ("not", self.not_())
+            self.enter()
+            inner = self.not_()
+            self.depth -= 1
+            return ("not", inner)
         return self.cmp()
 
     def cmp(self) -> tuple[Any, ...]:
@@ -142,16 +157,22 @@ class _Parser:
         if kind == "str":
             return ("lit", text[1:-1])
         if text == "(":
+            self.enter()
             inner = self.or_()
             self.take(")")
+            self.depth -= 1
             return inner
         if text == "[":
+            self.enter()
             items: list[tuple[Any, ...]] = []
             while not self.at("]"):
                 items.append(self.value())
+                if self.peek() is None:
+                    break  # let take("]") below say what is missing
                 if not self.at("]"):
                     self.take(",")
             self.take("]")
+            self.depth -= 1
             return ("list", tuple(items))
         if kind == "name" and text not in _KEYWORDS:
             low = text.lower()
@@ -172,16 +193,30 @@ def parse_expr(source: str) -> Expr:
     return Expr(source=source, tree=tree, names=frozenset(p.names))
 
 
+def _equal(a: Any, b: Any) -> bool:
+    # yes/no answers are booleans and Python counts True as 1: keep them apart from numbers,
+    # so `answers.pain == 1` is not true for a "yes".
+    if isinstance(a, bool) != isinstance(b, bool):
+        return False
+    return bool(a == b)
+
+
 def _compare(op: str, a: Any, b: Any) -> bool:
     if op == "in":
-        return isinstance(b, (list, tuple, set, frozenset, str)) and a is not None and a in b
+        if a is None:
+            return False
+        if isinstance(b, str):
+            return isinstance(a, str) and a in b
+        if isinstance(b, (list, tuple, set, frozenset)):
+            return any(_equal(a, item) for item in b)
+        return False
     if op == "not in":
         return not _compare("in", a, b)
     if op == "==":
-        return bool(a == b)
+        return _equal(a, b)
     if op == "!=":
-        return bool(a != b)
-    if a is None or b is None:
+        return not _equal(a, b)
+    if a is None or b is None or isinstance(a, bool) or isinstance(b, bool):
         return False
     try:
         if op == "<":

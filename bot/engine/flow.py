@@ -62,7 +62,8 @@ class AnswerSpec:
 class Rule:
     condition: Expr | None  # None: `else`
     goto: str
-    line: int
+    line: int  # the `goto:` (or `else:`) line
+    condition_line: int = 0  # the `if:` line
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,9 @@ _SAFE_TAGS = frozenset(
     "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "map", "seq")
 )
 
+CHOICE_KEYS = {"value", "label", "synonyms"}
+ESCALATE_KEYS = {"severity", "reason"}
+SCHEDULE_KEYS = {"flow", "after", "at"}
 FLOW_KEYS = {
     "spec", "id", "version", "name", "description", "start", "steps", "params",
     "segment_budget", "source_language",
@@ -119,7 +122,7 @@ def _convert(node: yaml.Node) -> Any:
 class _NoAliasLoader(yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             raise _Refused(event.start_mark.line + 1, "YAML aliases (*name) are not allowed in flow files")
         return super().compose_node(parent, index)
 
@@ -149,6 +152,11 @@ def read_yaml(text: str, path: str) -> Any:
                                  "check the indentation and quotes", code="yaml_syntax")]) from None
     except yaml.YAMLError as exc:
         raise FlowError([Problem(path, 1, None, f"YAML: {exc}", code="yaml_syntax")]) from None
+    except RecursionError:
+        # PyYAML composes recursively: `[[[[...` would otherwise crash the caller.
+        raise FlowError([Problem(path, 1, None, "the file is nested too deeply",
+                                 "flow files need only a few levels of indentation",
+                                 code="too_deep")]) from None
 
 
 class _Builder:
@@ -259,16 +267,23 @@ class _Builder:
         if not isinstance(item, _Map) or "value" not in item or "label" not in item:
             self.err(_line(item, line), step, "each choice needs a `value` and a `label`")
             return None
+        for key in sorted(set(item) - CHOICE_KEYS):
+            self.err(item.key_lines[key], step, f"a choice has no setting `{key}`",
+                     did_you_mean(key, CHOICE_KEYS), code="unknown_key")
         value = str(item["value"])
         if not ID_RE.match(value):
             self.err(item.line, step, f"choice value `{value}` must be lowercase letters, digits and _")
             return None
         label = self.text(item["label"], step, f"choice.{value}", item.key_lines["label"])
         synonyms = item.get("synonyms") or []
+        if isinstance(synonyms, str):
+            synonyms = [synonyms]
+        if not isinstance(synonyms, list) or not all(isinstance(s, str) for s in synonyms):
+            self.err(item.key_lines["synonyms"], step, "`synonyms` must be a list of words")
+            synonyms = []
         if label is None:
             return None
-        return ChoiceOption(value=value, label=label,
-                            synonyms=tuple(str(s) for s in synonyms if isinstance(s, str)))
+        return ChoiceOption(value=value, label=label, synonyms=tuple(str(s) for s in synonyms))
 
     def rules(self, raw: Any, line: int, step: str) -> tuple[Rule, ...]:
         if not isinstance(raw, list):
@@ -294,7 +309,8 @@ class _Builder:
             cond = self.expr(item["if"], item.key_lines["if"], step)
             target = self.target(item["goto"], item.key_lines["goto"], step, "goto")
             if cond is not None and target:
-                rules.append(Rule(cond, target, item.key_lines["goto"]))
+                rules.append(Rule(cond, target, item.key_lines["goto"],
+                                  condition_line=item.key_lines["if"]))
         return tuple(rules)
 
     def step(self, data: Any, index: int, next_id: str | None) -> Step | None:
@@ -345,6 +361,8 @@ class _Builder:
                 self.err(lines["set"], sid, "`set` must map participant fields to values")
                 return base
             assigns = []
+            for key in raw:
+                lines[f"set.{key}"] = raw.key_lines[key]
             for key, val in raw.items():
                 if not ID_RE.match(key):
                     self.err(raw.key_lines[key], sid, f"`{key}` is not a valid field name")
@@ -353,7 +371,7 @@ class _Builder:
                               raw.key_lines[key], sid)
                 if e:
                     assigns.append((key, e))
-            return replace(base, assignments=tuple(assigns))
+            return replace(base, assignments=tuple(assigns), lines=lines)
         if kind == "escalate":
             return self.escalate(base, data, sid, lines)
         return self.schedule(base, data, sid, lines)
@@ -393,6 +411,9 @@ class _Builder:
         if not isinstance(raw, _Map):
             self.err(lines["escalate"], sid, "`escalate` needs `severity:` and `reason:`")
             return base
+        for key in sorted(set(raw) - ESCALATE_KEYS):
+            self.err(raw.key_lines[key], sid, f"`escalate` has no setting `{key}`",
+                     did_you_mean(key, ESCALATE_KEYS), code="unknown_key")
         severity = raw.get("severity")
         if severity not in SEVERITIES:
             self.err(raw.key_lines.get("severity", raw.line), sid, f"unknown severity `{severity}`",
@@ -412,6 +433,12 @@ class _Builder:
         if not isinstance(raw, _Map) or "flow" not in raw:
             self.err(lines["schedule"], sid, "`schedule` needs `flow:` and `after:` or `at:`")
             return base
+        for key in sorted(set(raw) - SCHEDULE_KEYS):
+            self.err(raw.key_lines[key], sid, f"`schedule` has no setting `{key}`",
+                     did_you_mean(key, SCHEDULE_KEYS), code="unknown_key")
+        flow_id = raw["flow"]
+        if not isinstance(flow_id, str) or not ID_RE.match(flow_id):
+            self.err(raw.key_lines["flow"], sid, f"`flow: {flow_id}` must name a flow id")
         after = self.duration(raw, "after", sid)
         at = raw.get("at")
         if at is not None and not (isinstance(at, str) and re.match(r"^([01]\d|2[0-3]):[0-5]\d$", at)):
@@ -420,8 +447,9 @@ class _Builder:
             at = None
         if after is None and at is None:
             self.err(raw.line, sid, "`schedule` needs `after:` (e.g. 1d) and/or `at:` (e.g. \"09:00\")")
-        return replace(base, schedule_flow=str(raw["flow"]), schedule_after=after,
-                       schedule_at=at if isinstance(at, str) else None)
+        return replace(base, schedule_flow=str(flow_id), schedule_after=after,
+                       schedule_at=at if isinstance(at, str) else None,
+                       lines={**base.lines, "schedule.flow": raw.key_lines["flow"]})
 
     def flow(self, data: Any) -> Flow | None:
         if not isinstance(data, _Map):
@@ -472,8 +500,15 @@ class _Builder:
             self.err(data.key_lines.get("start", 1), None, f"`start: {start}` names no step",
                      did_you_mean(str(start), by_id), code="unknown_target")
         params = data.get("params") or []
+        if not isinstance(params, list) or not all(isinstance(p, str) and ID_RE.match(p)
+                                                   for p in params):
+            self.err(data.key_lines["params"], None,
+                     "`params` must be a list of names of lowercase letters, digits and _",
+                     "e.g. params: [visit_at, clinic]")
+            params = [p for p in params if isinstance(p, str)] if isinstance(params, list) else []
         budget = data.get("segment_budget")
-        if budget is not None and (not isinstance(budget, int) or budget < 1):
+        if budget is not None and (not isinstance(budget, int) or isinstance(budget, bool)
+                                   or budget < 1):
             self.err(data.key_lines["segment_budget"], None, "`segment_budget` must be a whole number ≥ 1")
             budget = None
         return Flow(
