@@ -376,8 +376,8 @@ class _Checker:
     def answered_before(self, step: Step) -> list[Step]:
         if self.sources is None:
             return []
-        return [self.flow.by_id[sid] for sid in sorted(self.sources.get(step.id, set()) - {None},
-                                                       key=str)]
+        came = self.sources.get(step.id, set())
+        return [self.flow.by_id[sid] for sid in sorted(sid for sid in came if sid is not None)]
 
     def comparison(self, expr: Expr, name: str, other: tuple[Any, ...],
                    specs: list[AnswerSpec], line: int, step: Step) -> None:

@@ -93,7 +93,8 @@ def _convert(node: yaml.Node) -> Any:
     if getattr(node, "anchor", None):
         raise _Refused(line, "YAML anchors and aliases (& and *) are not allowed in flow files")
     if node.tag not in _SAFE_TAGS:
-        raise _Refused(line, f"the YAML tag `{node.tag}` is not allowed in flow files")
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        raise _Refused(line, f"the YAML tag `{tag}` is not allowed in flow files")
     if isinstance(node, yaml.MappingNode):
         out = _Map()
         out.line = line
@@ -145,11 +146,9 @@ def read_yaml(text: str, path: str) -> Any:
     except _Refused as exc:
         raise FlowError([Problem(path, exc.line, None, str(exc), code="unsafe_yaml")]) from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        what = exc.problem or "this is not valid YAML"
-        raise FlowError([Problem(path, line, None, f"YAML syntax: {what}",
-                                 "check the indentation and quotes", code="yaml_syntax")]) from None
+        line, what, hint = _explain(exc)
+        raise FlowError([Problem(path, line, None, f"YAML syntax: {what}", hint,
+                                 code="yaml_syntax")]) from None
     except yaml.YAMLError as exc:
         raise FlowError([Problem(path, 1, None, f"YAML: {exc}", code="yaml_syntax")]) from None
     except RecursionError:
@@ -157,6 +156,36 @@ def read_yaml(text: str, path: str) -> Any:
         raise FlowError([Problem(path, 1, None, "the file is nested too deeply",
                                  "flow files need only a few levels of indentation",
                                  code="too_deep")]) from None
+
+
+# PyYAML's messages, in words a coordinator can act on: (problem or context contains,
+# plain message, suggestion, blame the line where the construct was opened).
+_YAML_HINTS: tuple[tuple[str, str, str, bool], ...] = (
+    ("quoted scalar", "a quote opened here is never closed", "add the closing quote", True),
+    ("mapping values are not allowed", "there is a `:` in the middle of a text",
+     'put the whole text in quotes, e.g. send: "Note: bring your diary"', False),
+    ("expected <block end>", "this line is not indented like the lines around it",
+     "line it up with the other settings of the same step, using spaces", False),
+    ("expected ',' or ']'", "a `[` list opened here is never closed", "add the closing `]`", True),
+    ("expected ',' or '}'", "a `{` opened here is never closed", "add the closing `}`", True),
+    ("'\\t'", "a tab is used for indenting", "indent with spaces, not tabs", False),
+    ("cannot start any token", "a text starts with a character YAML reserves (@ or `)",
+     "put the text in quotes", False),
+    ("could not find expected ':'", "a line is missing its `:`, or a quote is not closed",
+     "check the line and the one before it", False),
+)
+
+
+def _explain(exc: yaml.MarkedYAMLError) -> tuple[int, str, str]:
+    problem, context = exc.problem or "", exc.context or ""
+    for needle, message, hint, at_context in _YAML_HINTS:
+        if needle in problem or needle in context:
+            mark = (exc.context_mark if at_context else None) or exc.problem_mark \
+                or exc.context_mark
+            return (mark.line + 1 if mark else 1), message, hint
+    mark = exc.problem_mark or exc.context_mark
+    return (mark.line + 1 if mark else 1), problem or "this is not valid YAML", \
+        "check the indentation and quotes"
 
 
 class _Builder:
@@ -336,7 +365,8 @@ class _Builder:
         kind = kinds[0]
         allowed = COMMON_STEP_KEYS | STEP_KEYS[kind]
         for key in sorted(set(data) - allowed):
-            self.err(data.key_lines[key], sid, f"`{key}` is not a setting of a `{kind}` step",
+            article = "an" if kind[0] in "aeiou" else "a"
+            self.err(data.key_lines[key], sid, f"`{key}` is not a setting of {article} `{kind}` step",
                      did_you_mean(key, allowed), code="unknown_key")
         lines = dict(data.key_lines)
         explicit_next = "next" in data
@@ -463,19 +493,19 @@ class _Builder:
                      did_you_mean(key, FLOW_KEYS), code="unknown_key")
         fid = data.get("id")
         if not isinstance(fid, str) or not ID_RE.match(fid):
-            self.err(data.key_lines.get("id", 1), None, "the flow needs an `id` of lowercase letters, digits and _",
+            self.err(data.key_lines.get("id", data.line), None, "the flow needs an `id` of lowercase letters, digits and _",
                      code="bad_id")
             fid = Path(self.path).stem
         self.flow_id = fid
         version = data.get("version")
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            self.err(data.key_lines.get("version", 1), None,
+            self.err(data.key_lines.get("version", data.line), None,
                      "the flow needs a content `version`: a whole number, raised on every change",
                      code="bad_version")
             version = 0
         raw_steps = data.get("steps")
         if not isinstance(raw_steps, list) or not raw_steps:
-            self.err(data.key_lines.get("steps", 1), None, "the flow needs a list of `steps`",
+            self.err(data.key_lines.get("steps", data.line), None, "the flow needs a list of `steps`",
                      code="no_steps")
             return None
         if len(raw_steps) > MAX_STEPS:
@@ -497,7 +527,7 @@ class _Builder:
             steps.append(step)
         start = data.get("start", ids[0] if ids else None)
         if steps and start not in by_id:
-            self.err(data.key_lines.get("start", 1), None, f"`start: {start}` names no step",
+            self.err(data.key_lines.get("start", data.line), None, f"`start: {start}` names no step",
                      did_you_mean(str(start), by_id), code="unknown_target")
         params = data.get("params") or []
         if not isinstance(params, list) or not all(isinstance(p, str) and ID_RE.match(p)
