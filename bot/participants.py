@@ -63,6 +63,7 @@ def add(session: Session, *, actor: str, phone: str, code: str, language: str = 
                     fields_json=json.dumps(extra or {}, sort_keys=True))
     session.add(p)
     session.flush()
+    assert p.id is not None  # assigned by the flush
     audit.record(session, actor=actor, action="participant.add", entity="participant",
                  entity_id=p.id, new=snapshot(p))
     session.add(ConsentChange(participant_id=p.id, state=consent, source="enrolment"))
@@ -97,6 +98,7 @@ def set_consent(session: Session, p: Participant, state: str, *, source: str, ac
     if p.consent == state:
         return False
     update(session, p, actor=actor, action=f"consent.{state}", consent=state)
+    assert p.id is not None
     session.add(ConsentChange(participant_id=p.id, state=state, source=source,
                               message_id=message_id))
     return True

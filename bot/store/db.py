@@ -61,9 +61,11 @@ def get_engine(url: str) -> Engine:
     return engine
 
 
-def dispose_engines() -> None:
+def dispose_engines(close: bool = False) -> None:
+    """Forget every engine. After a fork keep `close=False`: the parent still owns those
+    connections. Tests and clean shutdowns pass `close=True` to really close them."""
     for engine in _engines.values():
-        engine.dispose(close=False)
+        engine.dispose(close=close)
     _engines.clear()
 
 

@@ -15,6 +15,16 @@ from sqlmodel import Field, SQLModel
 
 from .types import UTCDateTime, utcnow
 
+# Named constraints keep later migrations portable: SQLite batch mode can only drop a
+# constraint it can name, and both databases then use the same names.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
 
 def _created() -> Any:
     return Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
@@ -204,3 +214,18 @@ class AuditEntry(SQLModel, table=True):
     new_json: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)
+
+
+class AuditHead(SQLModel, table=True):
+    """One row: the newest entry's hash and the number of entries, written with every entry.
+
+    The chain alone can't show that its newest entries were deleted (what remains is still a
+    valid chain); comparing it with the head can.
+    """
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(default=1, primary_key=True)
+    hash: str = Field(max_length=64)
+    entries: int = 0
+    updated_at: datetime = _created()

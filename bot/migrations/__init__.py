@@ -1,0 +1,1 @@
+"""Alembic migrations, shipped inside the package so `bot db upgrade` works from anywhere."""
