@@ -37,6 +37,7 @@ from .problems import FlowError, Problem, did_you_mean
 MAX_FILE_BYTES = 256 * 1024
 MAX_STEPS = 500
 ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _SAFE_TAGS = frozenset(
     "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "map", "seq")
 )
@@ -102,7 +103,8 @@ def _convert(node: yaml.Node) -> Any:
         for key_node, value_node in node.value:
             key = _convert(key_node)
             if not isinstance(key, str):
-                raise _Refused(key_node.start_mark.line + 1, f"`{key}` must be a word, not a number")
+                raise _Refused(key_node.start_mark.line + 1,
+                               f"`{key}` must be a word, not a number")
             if key in out:
                 raise _Refused(key_node.start_mark.line + 1, f"`{key}` appears twice here")
             out[key] = _convert(value_node)
@@ -124,7 +126,8 @@ class _NoAliasLoader(yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise _Refused(event.start_mark.line + 1, "YAML aliases (*name) are not allowed in flow files")
+            raise _Refused(event.start_mark.line + 1,
+                           "YAML aliases (*name) are not allowed in flow files")
         return super().compose_node(parent, index)
 
 
@@ -253,7 +256,8 @@ class _Builder:
         kind = raw.get("type")
         if kind not in ANSWER_TYPES:
             self.err(raw.key_lines.get("type", line), step, f"unknown answer type `{kind}`",
-                     did_you_mean(str(kind), ANSWER_TYPES) or f"use one of {', '.join(ANSWER_TYPES)}",
+                     did_you_mean(str(kind), ANSWER_TYPES)
+                     or f"use one of {', '.join(ANSWER_TYPES)}",
                      code="bad_answer_type")
             return None
         lo, hi = raw.get("min"), raw.get("max")
@@ -283,7 +287,8 @@ class _Builder:
                     seen.add(opt.value)
                     options.append(opt)
         elif "choices" in raw:
-            self.err(raw.key_lines["choices"], step, f"`choices` only apply to choice questions, not `{kind}`")
+            self.err(raw.key_lines["choices"], step,
+                     f"`choices` only apply to choice questions, not `{kind}`")
         return AnswerSpec(type=kind, minimum=lo if isinstance(lo, int) else None,
                           maximum=hi if isinstance(hi, int) else None, choices=tuple(options),
                           show_choices=bool(raw.get("show_choices", True)))
@@ -301,7 +306,8 @@ class _Builder:
                      did_you_mean(key, CHOICE_KEYS), code="unknown_key")
         value = str(item["value"])
         if not ID_RE.match(value):
-            self.err(item.line, step, f"choice value `{value}` must be lowercase letters, digits and _")
+            self.err(item.line, step,
+                     f"choice value `{value}` must be lowercase letters, digits and _")
             return None
         label = self.text(item["label"], step, f"choice.{value}", item.key_lines["label"])
         synonyms = item.get("synonyms") or []
@@ -321,7 +327,8 @@ class _Builder:
         rules: list[Rule] = []
         for item in raw:
             if not isinstance(item, _Map):
-                self.err(_line(raw, line), step, "each branch rule is `- if: CONDITION` + `goto: STEP`")
+                self.err(_line(raw, line), step,
+                         "each branch rule is `- if: CONDITION` + `goto: STEP`")
                 continue
             rline = item.line
             for key in sorted(set(item) - {"if", "else", "goto"}):
@@ -348,7 +355,8 @@ class _Builder:
             return None
         sid = data.get("id")
         if not isinstance(sid, str) or not ID_RE.match(sid):
-            self.err(data.line, None, f"step {index + 1} needs an `id` of lowercase letters, digits and _",
+            self.err(data.line, None,
+                     f"step {index + 1} needs an `id` of lowercase letters, digits and _",
                      code="bad_id")
             return None
         kinds = [k for k in STEP_KINDS if k in data]
@@ -366,7 +374,8 @@ class _Builder:
         allowed = COMMON_STEP_KEYS | STEP_KEYS[kind]
         for key in sorted(set(data) - allowed):
             article = "an" if kind[0] in "aeiou" else "a"
-            self.err(data.key_lines[key], sid, f"`{key}` is not a setting of {article} `{kind}` step",
+            self.err(data.key_lines[key], sid,
+                     f"`{key}` is not a setting of {article} `{kind}` step",
                      did_you_mean(key, allowed), code="unknown_key")
         lines = dict(data.key_lines)
         explicit_next = "next" in data
@@ -380,7 +389,8 @@ class _Builder:
             outcome = data["end"]
             outcome = "completed" if outcome is True or outcome is None else str(outcome)
             return replace(base, next=None, outcome=outcome,
-                           text=self.text(data.get("send"), sid, "send", lines.get("send", data.line)))
+                           text=self.text(data.get("send"), sid, "send",
+                                          lines.get("send", data.line)))
         if kind == "ask":
             return self.ask(base, data, sid, lines)
         if kind == "branch":
@@ -411,7 +421,8 @@ class _Builder:
         reprompts = data.get("reprompts", DEFAULT_REPROMPTS)
         for key, val in (("max_invalid", max_invalid), ("reprompts", reprompts)):
             if not isinstance(val, int) or isinstance(val, bool) or not 0 <= val <= 10:
-                self.err(lines.get(key, data.line), sid, f"`{key}` must be a whole number from 0 to 10")
+                self.err(lines.get(key, data.line), sid,
+                         f"`{key}` must be a whole number from 0 to 10")
         save_as = data.get("save_as")
         if save_as is not None and (not isinstance(save_as, str) or not ID_RE.match(save_as)):
             self.err(lines["save_as"], sid, "`save_as` must be lowercase letters, digits and _")
@@ -419,7 +430,8 @@ class _Builder:
         reprompt_after = self.duration(data, "reprompt_after", sid)
         give_up_after = self.duration(data, "give_up_after", sid)
         if reprompt_after and give_up_after and reprompt_after >= give_up_after:
-            self.err(lines["give_up_after"], sid, "`give_up_after` must be longer than `reprompt_after`")
+            self.err(lines["give_up_after"], sid,
+                     "`give_up_after` must be longer than `reprompt_after`")
         return replace(
             base,
             text=self.text(data["ask"], sid, "ask", lines["ask"]),
@@ -427,12 +439,15 @@ class _Builder:
             save_as=save_as,
             hint=self.text(data.get("hint"), sid, "hint", lines.get("hint", data.line)),
             max_invalid=max_invalid if isinstance(max_invalid, int) else DEFAULT_MAX_INVALID,
-            on_invalid=self.target(data.get("on_invalid"), lines.get("on_invalid", 0), sid, "on_invalid"),
-            reprompt=self.text(data.get("reprompt"), sid, "reprompt", lines.get("reprompt", data.line)),
+            on_invalid=self.target(data.get("on_invalid"), lines.get("on_invalid", 0), sid,
+                                   "on_invalid"),
+            reprompt=self.text(data.get("reprompt"), sid, "reprompt",
+                               lines.get("reprompt", data.line)),
             reprompt_after=reprompt_after,
             reprompts=reprompts if isinstance(reprompts, int) else DEFAULT_REPROMPTS,
             give_up_after=give_up_after,
-            on_give_up=self.target(data.get("on_give_up"), lines.get("on_give_up", 0), sid, "on_give_up"),
+            on_give_up=self.target(data.get("on_give_up"), lines.get("on_give_up", 0), sid,
+                                   "on_give_up"),
             rules=self.rules(data["branch"], lines["branch"], sid) if "branch" in data else (),
         )
 
@@ -446,8 +461,10 @@ class _Builder:
                      did_you_mean(key, ESCALATE_KEYS), code="unknown_key")
         severity = raw.get("severity")
         if severity not in SEVERITIES:
-            self.err(raw.key_lines.get("severity", raw.line), sid, f"unknown severity `{severity}`",
-                     did_you_mean(str(severity), SEVERITIES) or f"use one of {', '.join(SEVERITIES)}",
+            self.err(raw.key_lines.get("severity", raw.line), sid,
+                     f"unknown severity `{severity}`",
+                     did_you_mean(str(severity), SEVERITIES)
+                     or f"use one of {', '.join(SEVERITIES)}",
                      code="bad_severity")
             severity = None
         reason = raw.get("reason")
@@ -471,12 +488,13 @@ class _Builder:
             self.err(raw.key_lines["flow"], sid, f"`flow: {flow_id}` must name a flow id")
         after = self.duration(raw, "after", sid)
         at = raw.get("at")
-        if at is not None and not (isinstance(at, str) and re.match(r"^([01]\d|2[0-3]):[0-5]\d$", at)):
+        if at is not None and not (isinstance(at, str) and _HHMM.match(at)):
             self.err(raw.key_lines["at"], sid, f"`at: {at}` must be a local time like \"09:00\"",
                      "quote it: at: \"09:00\"")
             at = None
         if after is None and at is None:
-            self.err(raw.line, sid, "`schedule` needs `after:` (e.g. 1d) and/or `at:` (e.g. \"09:00\")")
+            self.err(raw.line, sid,
+                     "`schedule` needs `after:` (e.g. 1d) and/or `at:` (e.g. \"09:00\")")
         return replace(base, schedule_flow=str(flow_id), schedule_after=after,
                        schedule_at=at if isinstance(at, str) else None,
                        lines={**base.lines, "schedule.flow": raw.key_lines["flow"]})
@@ -493,8 +511,8 @@ class _Builder:
                      did_you_mean(key, FLOW_KEYS), code="unknown_key")
         fid = data.get("id")
         if not isinstance(fid, str) or not ID_RE.match(fid):
-            self.err(data.key_lines.get("id", data.line), None, "the flow needs an `id` of lowercase letters, digits and _",
-                     code="bad_id")
+            self.err(data.key_lines.get("id", data.line), None,
+                     "the flow needs an `id` of lowercase letters, digits and _", code="bad_id")
             fid = Path(self.path).stem
         self.flow_id = fid
         version = data.get("version")
@@ -505,8 +523,8 @@ class _Builder:
             version = 0
         raw_steps = data.get("steps")
         if not isinstance(raw_steps, list) or not raw_steps:
-            self.err(data.key_lines.get("steps", data.line), None, "the flow needs a list of `steps`",
-                     code="no_steps")
+            self.err(data.key_lines.get("steps", data.line), None,
+                     "the flow needs a list of `steps`", code="no_steps")
             return None
         if len(raw_steps) > MAX_STEPS:
             self.err(data.key_lines["steps"], None, f"a flow may have at most {MAX_STEPS} steps")
@@ -527,7 +545,8 @@ class _Builder:
             steps.append(step)
         start = data.get("start", ids[0] if ids else None)
         if steps and start not in by_id:
-            self.err(data.key_lines.get("start", data.line), None, f"`start: {start}` names no step",
+            self.err(data.key_lines.get("start", data.line), None,
+                     f"`start: {start}` names no step",
                      did_you_mean(str(start), by_id), code="unknown_target")
         params = data.get("params") or []
         if not isinstance(params, list) or not all(isinstance(p, str) and ID_RE.match(p)
@@ -539,7 +558,8 @@ class _Builder:
         budget = data.get("segment_budget")
         if budget is not None and (not isinstance(budget, int) or isinstance(budget, bool)
                                    or budget < 1):
-            self.err(data.key_lines["segment_budget"], None, "`segment_budget` must be a whole number ≥ 1")
+            self.err(data.key_lines["segment_budget"], None,
+                     "`segment_budget` must be a whole number ≥ 1")
             budget = None
         return Flow(
             id=fid, version=version, name=str(data.get("name") or fid), path=self.path,
