@@ -13,3 +13,21 @@ Public interface (used by the engine; keep signatures stable):
 - ``parse_datetime(text, lang, now) -> datetime | None``  (``now`` aware, participant-local)
 - ``detect_keyword(text, lang) -> Keyword | None``   (stop / start / help / language switch)
 """
+
+from .choice import parse_choice, parse_multi_choice
+from .keywords import detect_keyword
+from .numbers import parse_number
+from .types import Choice, Keyword
+from .yesno import parse_yes_no
+
+# from .dates import parse_datetime
+
+__all__ = [
+    "Choice",
+    "Keyword",
+    "detect_keyword",
+    "parse_choice",
+    "parse_multi_choice",
+    "parse_number",
+    "parse_yes_no",
+]

@@ -1,0 +1,169 @@
+"""Per-language word lists for the reply parsers, read from ``translations/words/<lang>.yaml``.
+
+The YAML files belong to translators; each starts with a comment explaining its keys. This
+module only checks their shape and turns them into typed, immutable values.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from ..languages import primary
+
+
+class WordsError(LookupError):
+    """A words file is missing or malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageWords:
+    """The contents of one ``<lang>.yaml``; see the file header for what each list means."""
+
+    lang: str
+    accent_sensitive: bool = False
+    unaccented_ambiguous: frozenset[str] = frozenset()
+    clitics: tuple[str, ...] = ()
+    yes_words: tuple[str, ...] = ()
+    no_words: tuple[str, ...] = ()
+    yes_alone: tuple[str, ...] = ()
+    no_alone: tuple[str, ...] = ()
+    unsure: tuple[str, ...] = ()
+    numbers: Mapping[int, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    number_alone: tuple[str, ...] = ()
+    number_ignore: tuple[str, ...] = ()
+    number_compounds: tuple[str, ...] = ()
+    scale: tuple[str, ...] = ()
+    choice_words: tuple[str, ...] = ()
+    connectors: tuple[str, ...] = ()
+    letters: tuple[str, ...] = ()
+    stop: tuple[str, ...] = ()
+    stop_phrases: tuple[str, ...] = ()
+    start: tuple[str, ...] = ()
+    start_phrases: tuple[str, ...] = ()
+    help: tuple[str, ...] = ()
+    language_names: tuple[str, ...] = ()
+    language_prefix: tuple[str, ...] = ()
+    filler: tuple[str, ...] = ()
+
+
+def translations_dir() -> Path:
+    """``$BOT_TRANSLATIONS_DIR`` if set, else the project's ``translations/`` folder."""
+    configured = os.environ.get("BOT_TRANSLATIONS_DIR")
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parents[3] / "translations"
+
+
+def load_words(lang: str) -> LanguageWords:
+    """The word lists for ``lang`` ("es", "es-MX"); raises ``WordsError`` if there are none."""
+    return _load(primary(lang), str(translations_dir()))
+
+
+def clear_cache() -> None:
+    """Forget loaded files (after editing them, or in tests that change the directory)."""
+    _load.cache_clear()
+
+
+@lru_cache(maxsize=64)
+def _load(lang: str, directory: str) -> LanguageWords:
+    path = Path(directory) / "words" / f"{lang}.yaml"
+    if not lang or not path.is_file():
+        raise WordsError(f"no word list for language {lang!r}: expected {path}")
+    with path.open(encoding="utf-8") as fh:
+        data: Any = yaml.safe_load(fh)
+    if not isinstance(data, dict):
+        raise WordsError(f"{path}: expected a mapping at the top level")
+    return _parse(lang, data, path)
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise WordsError(f"{where}: expected a list of words")
+    out: list[str] = []
+    for i, item in enumerate(value):
+        # A bare no/yes/on/off in YAML is a boolean: tell the translator to quote it.
+        if not isinstance(item, str) or not item.strip():
+            raise WordsError(f"{where}[{i}]: {item!r} is not a word; put words in quotes")
+        out.append(item.strip())
+    return tuple(out)
+
+
+def _section(data: Mapping[str, Any], key: str, path: Path) -> Mapping[str, Any]:
+    value = data.get(key) or {}
+    if not isinstance(value, dict):
+        raise WordsError(f"{path}: {key} must be a mapping")
+    return value
+
+
+def _parse(lang: str, data: Mapping[str, Any], path: Path) -> LanguageWords:
+    yes_no = _section(data, "yes_no", path)
+    numbers = _section(data, "numbers", path)
+    choice = _section(data, "choice", path)
+    keywords = _section(data, "keywords", path)
+
+    def strings(section: Mapping[str, Any], name: str, key: str) -> tuple[str, ...]:
+        return _strings(section.get(key), f"{path}: {name}.{key}" if name else f"{path}: {key}")
+
+    number_words: dict[int, tuple[str, ...]] = {}
+    raw_words = numbers.get("words") or {}
+    if not isinstance(raw_words, dict):
+        raise WordsError(f"{path}: numbers.words must map numbers to lists of words")
+    for key, spellings in raw_words.items():
+        try:
+            value = int(key)
+        except (TypeError, ValueError):
+            raise WordsError(f"{path}: numbers.words key {key!r} is not a number") from None
+        number_words[value] = _strings(spellings, f"{path}: numbers.words.{key}")
+
+    words = LanguageWords(
+        lang=lang,
+        accent_sensitive=bool(data.get("accent_sensitive", False)),
+        unaccented_ambiguous=frozenset(strings(data, "", "unaccented_ambiguous")),
+        clitics=strings(data, "", "clitics"),
+        yes_words=strings(yes_no, "yes_no", "yes_words"),
+        no_words=strings(yes_no, "yes_no", "no_words"),
+        yes_alone=strings(yes_no, "yes_no", "yes_alone"),
+        no_alone=strings(yes_no, "yes_no", "no_alone"),
+        unsure=strings(yes_no, "yes_no", "unsure"),
+        numbers=MappingProxyType(number_words),
+        number_alone=strings(numbers, "numbers", "alone"),
+        number_ignore=strings(numbers, "numbers", "ignore"),
+        number_compounds=strings(numbers, "numbers", "compounds"),
+        scale=strings(numbers, "numbers", "scale"),
+        choice_words=strings(choice, "choice", "words"),
+        connectors=strings(choice, "choice", "connectors"),
+        letters=strings(choice, "choice", "letters"),
+        stop=strings(keywords, "keywords", "stop"),
+        stop_phrases=strings(keywords, "keywords", "stop_phrases"),
+        start=strings(keywords, "keywords", "start"),
+        start_phrases=strings(keywords, "keywords", "start_phrases"),
+        help=strings(keywords, "keywords", "help"),
+        language_names=strings(keywords, "keywords", "language_names"),
+        language_prefix=strings(keywords, "keywords", "language_prefix"),
+        filler=strings(data, "", "filler"),
+    )
+    missing = [
+        name
+        for name, present in (
+            ("yes_no.yes_words", words.yes_words),
+            ("yes_no.no_words", words.no_words),
+            ("numbers.words", words.numbers),
+            ("keywords.stop", words.stop),
+            ("keywords.help", words.help),
+            ("keywords.language_names", words.language_names),
+        )
+        if not present
+    ]
+    if missing:
+        raise WordsError(f"{path}: missing or empty: {', '.join(missing)}")
+    return words
