@@ -1,0 +1,150 @@
+"""The Twilio endpoints: validate -> dedupe -> engine -> effects -> TwiML.
+
+Order of checks, and why: the size cap comes before anything reads the body; the signature
+before parsing (an unsigned request learns nothing about our validation); parsing before any
+database work. Each request is one transaction, so a failure stores nothing and Twilio's
+retry starts clean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from flask import Blueprint, Response, abort, current_app, request
+from twilio.request_validator import SIGNATURE_SETTINGS_HEADER
+from werkzeug.datastructures import MultiDict
+
+from . import conversation, logs
+from .config import Settings
+from .flow_registry import FlowRegistry
+from .participants import mask_phone
+from .store.db import get_engine, session_scope
+from .store.types import utcnow
+from .twilio_io import (
+    EMPTY_TWIML,
+    SIGNATURE_HEADER,
+    Malformed,
+    parse_inbound,
+    parse_status,
+    signature_ok,
+    signed_url,
+    twiml,
+)
+
+bp = Blueprint("twilio", __name__)
+_log = logs.get_logger("webhook")
+HEALTH_TIMEOUT_S = 0.5
+
+
+
+@dataclass
+class BotState:
+    settings: Settings
+    registry: FlowRegistry
+    _redis: redis.Redis | None = field(default=None, repr=False)
+
+    @property
+    def redis(self) -> redis.Redis:
+        if self._redis is None:
+            self._redis = redis.Redis.from_url(self.settings.redis_url,
+                                               socket_connect_timeout=HEALTH_TIMEOUT_S,
+                                               socket_timeout=HEALTH_TIMEOUT_S)
+        return self._redis
+
+    def health(self) -> dict[str, str]:
+        """"ok" or "error" per dependency; details go to nobody (they may name hosts)."""
+        return {"database": _check(self._database), "redis": _check(self._ping)}
+
+    def _database(self) -> None:
+        # A raw connection: on SQLite it runs outside a transaction, so no write lock is taken.
+        conn = get_engine(self.settings.database_url).raw_connection()
+        try:
+            cur = conn.cursor()
+            cur.execute("SELECT 1")
+            cur.fetchall()
+            cur.close()
+        finally:
+            conn.close()
+
+    def _ping(self) -> None:
+        self.redis.ping()
+
+
+def _check(probe: Callable[[], None]) -> str:
+    try:
+        probe()
+    except Exception:  # noqa: BLE001 - any failure means "not healthy"
+        return "error"
+    return "ok"
+
+
+def _state() -> BotState:
+    state: BotState = current_app.extensions["trialbot"]
+    return state
+
+
+def _xml(body: str, status: int = 200) -> Response:
+    return Response(body, status=status, mimetype="text/xml")
+
+
+def _signed_form(state: BotState, kind: str) -> MultiDict[str, str]:
+    """The form, once the size is within bounds and Twilio's signature matches."""
+    length = request.content_length
+    if length is not None and length > state.settings.max_request_bytes:
+        logs.event(_log, f"{kind}_too_large", level=30, bytes=length)
+        abort(413)
+    form = request.form  # werkzeug enforces MAX_CONTENT_LENGTH on chunked bodies too
+    url = signed_url(state.settings.public_base_url, request.path, request.query_string)
+    if not signature_ok(state.settings.twilio_auth_token, url, form,
+                        request.headers.get(SIGNATURE_HEADER),
+                        request.headers.get(SIGNATURE_SETTINGS_HEADER)):
+        logs.event(_log, f"{kind}_bad_signature", level=30,
+                   signed=SIGNATURE_HEADER in request.headers)
+        abort(403)
+    return form
+
+
+@bp.post("/twilio/messages")
+def messages() -> Response:
+    state = _state()
+    form = _signed_form(state, "inbound")
+    try:
+        inbound = parse_inbound(form)
+    except Malformed as exc:
+        logs.event(_log, "inbound_malformed", level=30, reason=exc.reason)
+        return _xml(EMPTY_TWIML, 400)
+    with session_scope(state.settings.database_url) as db:
+        outcome = conversation.handle_inbound(db, inbound, settings=state.settings,
+                                              registry=state.registry, now=utcnow())
+    logs.event(_log, f"inbound_{outcome.result}", sid=inbound.sid, channel=inbound.channel,
+               phone=mask_phone(inbound.phone), participant=outcome.participant_code,
+               replies=len(outcome.replies))
+    return _xml(twiml(outcome.replies) if outcome.replies else EMPTY_TWIML)
+
+
+@bp.post("/twilio/status")
+def status() -> Response:
+    state = _state()
+    form = _signed_form(state, "status")
+    try:
+        update = parse_status(form)
+    except Malformed as exc:
+        logs.event(_log, "status_malformed", level=30, reason=exc.reason)
+        return Response(status=400)
+    with session_scope(state.settings.database_url) as db:
+        result = conversation.handle_status(db, update, now=utcnow())
+    level = 30 if result.result == "unknown_sid" else 20
+    logs.event(_log, f"status_{result.result}", level=level, sid=update.sid,
+               status=update.status, error_code=update.error_code,
+               participant=result.participant_code)
+    return Response(status=204)
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[dict[str, Any], int]:
+    checks = _state().health()
+    ok = all(v == "ok" for v in checks.values())
+    return {"status": "ok" if ok else "unavailable", **checks}, 200 if ok else 503
