@@ -5,6 +5,6 @@ from __future__ import annotations
 from .groups import main
 
 # Importing the modules registers their commands on the groups.
-from . import flows_check, flows_test, run, simulate, translations  # noqa: E402,F401
+from . import chat, emulator, flows_check, flows_test, run, simulate, translations  # noqa: E402,F401
 
 __all__ = ["main"]
