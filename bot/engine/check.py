@@ -660,7 +660,8 @@ def check_paths(paths: Sequence[str | Path]) -> list[Problem]:
             files.extend(flow_files([p]))
     folders = sorted({f.parent for f in files} | {Path(p) for p in paths
                                                   if Path(p).is_dir()})
-    if not files and not problems:
+    studies_only = any(Path(p).name == STUDY_FILE for p in paths)
+    if not files and not problems and not studies_only:
         problems.append(Problem(", ".join(str(p) for p in paths) or ".", 1, None,
                                 "no flow files found", "flow files end in .yaml",
                                 code="no_flows"))
