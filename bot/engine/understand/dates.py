@@ -75,7 +75,7 @@ def parse_when(text: str, lang: str, now: datetime) -> When | None:
     reading = _read(_lex(clean, lex), lex, now.replace(tzinfo=None))
     when = _settle(reading, now, zone)
     if when is None and reading.ask_dateparser:
-        when = _dateparser_when(clean, lex, now, zone)
+        when = _dateparser_when(clean, lex, now, zone, timeish=reading.timeish)
     return when
 
 
@@ -102,7 +102,7 @@ def warm_up(langs: Iterable[str]) -> None:
     for lang in langs:
         lex = _lexicon(lang)
         parse_when(lex.sample + " 3pm", lang, now)
-        _dateparser_when(lex.sample, lex, now, UTC)
+        _dateparser_when(lex.sample, lex, now, UTC, timeish=False)
 
 
 # --- tokens -----------------------------------------------------------------------------
@@ -120,6 +120,8 @@ _NUM, _TIME, _DOT, _DATE, _ISO, _UNKNOWN = "num", "time", "dot", "date", "iso", 
 # Kinds that show the reply is about a date even when the grammar could not finish it.
 _DATEISH: Final = frozenset({_REL, _WEEKDAY, _MONTH, _NEXT, _DAY_MARK, _MONTH_MARK,
                              _MONTH_PREFIX, _DATE, _ISO, _WEEK_UNIT})
+# Kinds that show the reply names a time of day.
+_TIMEISH: Final = frozenset({_TIME, _DOT, _HOUR, _PERIOD, _CLOCK, _HALF, _QUARTER})
 _UNITS: Final = frozenset({_DAY_UNIT, _WEEK_UNIT, _HOUR_UNIT})
 
 _PERIOD_KINDS: Final = frozenset({"am", "pm", "morning", "midday", "afternoon", "evening",
@@ -472,12 +474,15 @@ class _Reading:
     offset: timedelta | None = None
     invalid: bool = False
     dateish: bool = False
+    timeish: bool = False
     period_hours: Mapping[str, int] = field(default_factory=dict)
     clock_offset: int = 6
 
     @property
     def ask_dateparser(self) -> bool:
-        return self.dateish and not self.invalid
+        # Only when we saw date words but could make nothing of them; never to break a tie.
+        return (self.dateish and not self.invalid and not self.days and not self.clocks
+                and not self.weekdays and self.offset is None)
 
 
 def _kind(toks: list[_Tok], i: int) -> str:
@@ -489,6 +494,7 @@ def _read(toks: list[_Tok], lex: _Lexicon, now: datetime) -> _Reading:
     today = now.date()
     r = _Reading(period_hours=lex.period_hours, clock_offset=lex.clock_offset or 6)
     r.dateish = any(t.kind in _DATEISH for t in toks)
+    r.timeish = any(t.kind in _TIMEISH for t in toks)
 
     def add_day(day: date | None, index: int) -> None:
         if day is None:
@@ -540,13 +546,27 @@ def _read(toks: list[_Tok], lex: _Lexicon, now: datetime) -> _Reading:
                 i = end
                 continue
             add_day(_numeric_date(today, t.parts, lex.order), i)
+        elif k == _DATE and len(t.parts) == 2 and _is_clock_range(toks, i):
+            # "10-11am", "3-5pm": a time range; take its start.
+            i = _clock(toks, i, r, local=False, digits_local=False) or i + 1
+            continue
         elif k in (_DATE, _ISO):
             add_day(_numeric_date(today, t.parts, "ymd" if k == _ISO else lex.order), i)
         i += 1
 
-    for weekday, index in r.weekdays:
-        add_day(_weekday_date(today, weekday, r.nexts), index)
+    if r.days:
+        # With a date given, a weekday only confirms it ("Tuesday the 8th").
+        if any(all(day.weekday() != weekday for day in r.days) for weekday, _ in r.weekdays):
+            r.invalid = True
+    else:
+        for weekday, index in r.weekdays:
+            add_day(_weekday_date(today, weekday, r.nexts), index)
     return r
+
+
+def _is_clock_range(toks: list[_Tok], i: int) -> bool:
+    after = toks[i + 1] if i + 1 < len(toks) else None
+    return after is not None and (after.kind == _HOUR or after.tag in ("am", "pm"))
 
 
 def _relative(toks: list[_Tok], i: int, r: _Reading, today: date) -> int | None:
@@ -634,7 +654,11 @@ def _clock(toks: list[_Tok], j: int, r: _Reading, *, local: bool,
     """A clock time starting at token j; record it and return the index after it."""
     t = toks[j]
     k = j + 1
-    if t.kind in (_TIME, _DOT):
+    if t.kind == _DATE:
+        hour, minute = t.parts[0], 0
+        if _kind(toks, k) == _HOUR:
+            k += 1
+    elif t.kind in (_TIME, _DOT):
         hour, minute = t.parts
         local = False           # "saa 15:00" is a clock time
         if _kind(toks, k) == _HOUR:
@@ -820,12 +844,13 @@ def _numeric_date(today: date, parts: tuple[int, ...], order: str) -> date | Non
 
 # --- dateparser -------------------------------------------------------------------------
 
-# dateparser copies the base's time onto a day-only result; an odd microsecond on the base
-# shows whether the reply had a time of its own.
+# dateparser copies the base's time onto most day-only results; an odd microsecond on the
+# base shows whether the reply had a time of its own.
 _SENTINEL_US: Final = 654_321
 
 
-def _dateparser_when(text: str, lex: _Lexicon, now: datetime, zone: tzinfo) -> When | None:
+def _dateparser_when(text: str, lex: _Lexicon, now: datetime, zone: tzinfo, *,
+                     timeish: bool) -> When | None:
     from dateparser.date import DateDataParser  # heavy import; only on this slow path
 
     base = now.replace(tzinfo=None, second=0, microsecond=_SENTINEL_US)
@@ -838,7 +863,8 @@ def _dateparser_when(text: str, lex: _Lexicon, now: datetime, zone: tzinfo) -> W
     if not isinstance(found, datetime) or data.period not in ("day", "time"):
         return None
     found = found.replace(tzinfo=None)
-    has_time = found.microsecond != _SENTINEL_US
+    # Some day-only results come back at midnight instead of the base's time.
+    has_time = found.microsecond != _SENTINEL_US and (found.time() != time() or timeish)
     if not has_time:
         found = datetime.combine(found.date(), time())
     today = base.date()
