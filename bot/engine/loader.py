@@ -91,8 +91,6 @@ class _Refused(Exception):
 
 def _convert(node: yaml.Node) -> Any:
     line = node.start_mark.line + 1
-    if getattr(node, "anchor", None):
-        raise _Refused(line, "YAML anchors and aliases (& and *) are not allowed in flow files")
     if node.tag not in _SAFE_TAGS:
         tag = node.tag.replace("tag:yaml.org,2002:", "!!")
         raise _Refused(line, f"the YAML tag `{tag}` is not allowed in flow files")
@@ -123,11 +121,15 @@ def _convert(node: yaml.Node) -> Any:
 
 
 class _NoAliasLoader(yaml.SafeLoader):
+    # Checked on events: composed nodes no longer say whether they had an anchor.
     def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
             raise _Refused(event.start_mark.line + 1,
                            "YAML aliases (*name) are not allowed in flow files")
+        if getattr(event, "anchor", None):
+            raise _Refused(event.start_mark.line + 1,
+                           "YAML anchors (&name) are not allowed in flow files")
         return super().compose_node(parent, index)
 
 
@@ -174,6 +176,8 @@ _YAML_HINTS: tuple[tuple[str, str, str, bool], ...] = (
     ("'\\t'", "a tab is used for indenting", "indent with spaces, not tabs", False),
     ("cannot start any token", "a text starts with a character YAML reserves (@ or `)",
      "put the text in quotes", False),
+    ("found '<stream end>'", "the file ends before a `[`, `{` or quote is closed",
+     "add the missing closing bracket or quote", False),
     ("could not find expected ':'", "a line is missing its `:`, or a quote is not closed",
      "check the line and the one before it", False),
 )
