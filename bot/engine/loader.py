@@ -123,13 +123,12 @@ def _convert(node: yaml.Node) -> Any:
 class _NoAliasLoader(yaml.SafeLoader):
     # Checked on events: composed nodes no longer say whether they had an anchor.
     def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()  # type: ignore[no-untyped-call]
+        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+        line = event.start_mark.line + 1 if event.start_mark else 1
         if isinstance(event, yaml.AliasEvent):
-            raise _Refused(event.start_mark.line + 1,
-                           "YAML aliases (*name) are not allowed in flow files")
+            raise _Refused(line, "YAML aliases (*name) are not allowed in flow files")
         if getattr(event, "anchor", None):
-            raise _Refused(event.start_mark.line + 1,
-                           "YAML anchors (&name) are not allowed in flow files")
+            raise _Refused(line, "YAML anchors (&name) are not allowed in flow files")
         return super().compose_node(parent, index)
 
 
