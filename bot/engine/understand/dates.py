@@ -261,11 +261,12 @@ _SETTINGS: Final = frozenset({"dateparser", "date_order", "strict_accents", "clo
 _DATE_ORDERS: Final = frozenset({"dmy", "mdy", "ymd"})
 
 
+_SHIPPED_TRANSLATIONS: Final = Path(__file__).resolve().parents[3] / "translations"
+
+
 def _translations_dir() -> Path:
     configured = os.environ.get("BOT_TRANSLATIONS_DIR")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[3] / "translations"
+    return Path(configured) if configured else _SHIPPED_TRANSLATIONS
 
 
 def _lexicon(lang: str) -> _Lexicon:
