@@ -67,9 +67,17 @@ class EmulatorControl:
         self._call("DELETE", "/_emulator/rules")
 
     def inbound(
-        self, from_: str, body: str, channel: str = "sms", to: str | None = None, **extra: str
+        self,
+        from_: str,
+        body: str,
+        channel: str | None = None,
+        to: str | None = None,
+        **extra: str,
     ) -> dict[str, Any]:
-        payload = {"from": from_, "body": body, "channel": channel, **extra}
+        """`channel` None: whatsapp for a `whatsapp:+...` sender, else sms."""
+        payload = {"from": from_, "body": body, **extra}
+        if channel:
+            payload["channel"] = channel
         if to:
             payload["to"] = to
         data: dict[str, Any] = self._call("POST", "/_emulator/inbound", payload)

@@ -280,6 +280,8 @@ class Emulator:
         channel = payload.get("channel") or prefixed
         if channel not in ("sms", "whatsapp"):
             raise ValueError("channel must be sms or whatsapp")
+        if prefixed == "whatsapp" and channel != "whatsapp":
+            raise ValueError("a whatsapp: sender needs channel whatsapp")
         if not is_e164(number):
             raise ValueError("'from' must be an E.164 number")
         to = payload.get("to")
