@@ -22,14 +22,11 @@ from typing import NamedTuple
 
 # Invisible characters that break word matching; apostrophes are dropped so that
 # "don't", "dont" and "m'écrire"/"mecrire" compare equal.
-_DROP = dict.fromkeys(
-    map(
-        ord,
-        "\x00\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
-        "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff\u061c"
-        "'\u2018\u2019\u201b\u02bc\u02bb\u00b4`\u2032\uff07",
-    )
+_DROP = re.compile(
+    "[\x00\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u061c"
+    "'\u2018\u2019\u201b\u02bc\u02bb\u00b4`\u2032\uff07]"
 )
+_ARABIC_SCRIPT = re.compile("[\u0600-\u06ff]")
 
 _ARABIC = str.maketrans(
     {
@@ -65,11 +62,20 @@ _COMBINING = re.compile("[\u0300-\u036f]")
 _WORD = rf"[{_CJK}]|[0-9]+|(?:(?![{_CJK}])[^\W\d_]|[\u0300-\u036f])+"
 
 
+# Punctuation that ends a clause: a phrase never spans it ("no, se me olvidó" is "no" and
+# "I forgot", not "no se me olvidó", "I didn't forget").
+_BREAK = re.compile(r"[,.;:!?¿¡…，。；：！？、،؛؟]")
+
+
 class Tokens(NamedTuple):
-    """One reply as aligned token views (see the module docstring)."""
+    """One reply as aligned token views (see the module docstring).
+
+    ``breaks`` holds the positions of tokens that follow clause punctuation.
+    """
 
     exact: tuple[str, ...]
     folded: tuple[str, ...]
+    breaks: frozenset[int] = frozenset()
 
 
 def _ascii_digit(match: re.Match[str]) -> str:
@@ -82,9 +88,11 @@ def clean(text: str) -> str:
     Non-ASCII decimal digits (Arabic-Indic "٧", Persian "۷", fullwidth "７") become ASCII.
     Punctuation, emoji and spacing are left for ``tokenize`` to drop.
     """
-    text = unicodedata.normalize("NFKC", text.translate(_DROP)).casefold()
+    text = unicodedata.normalize("NFKC", _DROP.sub("", text)).casefold()
     if not text.isascii():
-        text = _NON_ASCII_DIGIT.sub(_ascii_digit, text).translate(_ARABIC).translate(_DROP)
+        text = _DROP.sub("", _NON_ASCII_DIGIT.sub(_ascii_digit, text))
+        if _ARABIC_SCRIPT.search(text):
+            text = text.translate(_ARABIC)
     return _ELONGATED.sub(r"\1\1", text)
 
 
@@ -115,16 +123,19 @@ def tokenize(text: str, keep: str = "") -> Tokens:
     Characters in ``keep`` (e.g. "/" for "7/10", "," between options) survive as
     one-character tokens.
     """
-    exact = tuple(_token_pattern(keep).findall(clean(text)))
-    return Tokens(exact, tuple(fold(t) for t in exact))
+    cleaned = clean(text)
+    exact: list[str] = []
+    breaks: set[int] = set()
+    end = 0
+    for match in _token_pattern(keep).finditer(cleaned):
+        if exact and _BREAK.search(cleaned, end, match.start()):
+            breaks.add(len(exact))
+        exact.append(match.group())
+        end = match.end()
+    return Tokens(tuple(exact), tuple(fold(t) for t in exact), frozenset(breaks))
 
 
 def normalize(text: str, *, keep_accents: bool = False) -> str:
     """The reply as space-separated tokens: a canonical string for comparisons."""
     tokens = tokenize(text)
     return " ".join(tokens.exact if keep_accents else tokens.folded)
-
-
-def has_marks(text: str) -> bool:
-    """Whether ``text`` carries accents or tone marks that folding would remove."""
-    return any(fold(t) != t for t in tokenize(text).exact)

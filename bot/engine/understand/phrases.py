@@ -31,13 +31,16 @@ class Match(Generic[V]):
 class PhraseTable(Generic[V]):
     """Phrases mapped to values. Build once (per language), then only read."""
 
-    __slots__ = ("_exact", "_folded", "_longest", "_clitics")
+    __slots__ = ("_exact", "_folded", "_longest", "_clitics", "_clitic_initials", "_starts")
 
     def __init__(self) -> None:
         self._exact: dict[Key, V] = {}
         self._folded: dict[Key, V] = {}
         self._longest = 0
         self._clitics: tuple[str, ...] = ()
+        self._clitic_initials: frozenset[str] = frozenset()
+        # First words of all phrases: most tokens of a reply start none, so skip them fast.
+        self._starts: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._folded) + len(self._exact)
@@ -55,12 +58,15 @@ class PhraseTable(Generic[V]):
         self._longest = max(self._longest, len(tokens.exact))
         if words.accent_sensitive:
             self._exact.setdefault(tokens.exact, value)
+            self._starts.add(tokens.exact[0])
             if " ".join(tokens.folded) in words.unaccented_ambiguous:
                 return
         self._folded.setdefault(tokens.folded, value)
+        self._starts.add(tokens.folded[0])
         if words.clitics and not set(words.clitics) <= set(self._clitics):
             merged = set(self._clitics) | set(words.clitics)
             self._clitics = tuple(sorted(merged, key=len, reverse=True))
+            self._clitic_initials = frozenset(c[0] for c in merged)
 
     def add_all(self, phrases: Iterable[str], value: V, words: LanguageWords) -> None:
         for phrase in phrases:
@@ -73,27 +79,35 @@ class PhraseTable(Generic[V]):
                 return hit
         return self._folded.get(folded)
 
-    def _longest_at(self, exact: Key, folded: Key, i: int) -> tuple[int, V] | None:
-        for k in range(min(self._longest, len(folded) - i), 0, -1):
+    def _longest_at(
+        self, exact: Key, folded: Key, i: int, breaks: frozenset[int]
+    ) -> tuple[int, V] | None:
+        longest = min(self._longest, len(folded) - i)
+        if breaks:
+            # A phrase stops at clause punctuation.
+            longest = next((j - i for j in range(i + 1, i + longest) if j in breaks), longest)
+        for k in range(longest, 0, -1):
             hit = self._get(exact[i : i + k], folded[i : i + k])
             if hit is not None:
                 return k, hit
         return None
 
     def _at(self, tokens: Tokens, i: int) -> tuple[int, V] | None:
-        exact, folded = tokens
-        found = self._longest_at(exact, folded, i)
-        if found is not None:
-            return found
+        exact, folded, breaks = tokens
+        if folded[i] in self._starts or exact[i] in self._starts:
+            found = self._longest_at(exact, folded, i, breaks)
+            if found is not None:
+                return found
         # A leading clitic ("و" and, "ال" the) is glued to the word in Arabic script.
         word = folded[i]
-        for clitic in self._clitics:
+        for clitic in self._clitics if word[0] in self._clitic_initials else ():
             if word.startswith(clitic) and len(word) - len(clitic) >= 2:
                 rest = word[len(clitic) :]
                 found = self._longest_at(
                     exact[:i] + (exact[i][len(clitic) :],) + exact[i + 1 :],
                     folded[:i] + (rest,) + folded[i + 1 :],
                     i,
+                    breaks,
                 )
                 if found is not None:
                     return found
@@ -135,9 +149,22 @@ def without(tokens: Tokens, spans: Iterable[tuple[int, int]]) -> Tokens:
     if not drop:
         return tokens
     keep = [i for i in range(len(tokens.folded)) if i not in drop]
-    return Tokens(tuple(tokens.exact[i] for i in keep), tuple(tokens.folded[i] for i in keep))
+    breaks: set[int] = set()
+    for new, old in enumerate(keep):
+        # A break before a dropped token moves to the next kept one.
+        if new and any(j in tokens.breaks for j in range(keep[new - 1] + 1, old + 1)):
+            breaks.add(new)
+    return Tokens(
+        tuple(tokens.exact[i] for i in keep),
+        tuple(tokens.folded[i] for i in keep),
+        frozenset(breaks),
+    )
 
 
 def sub(tokens: Tokens, start: int, end: int) -> Tokens:
     """Tokens ``start`` to ``end`` (exclusive)."""
-    return Tokens(tokens.exact[start:end], tokens.folded[start:end])
+    return Tokens(
+        tokens.exact[start:end],
+        tokens.folded[start:end],
+        frozenset(b - start for b in tokens.breaks if start < b < end),
+    )

@@ -12,6 +12,8 @@ from .words import load_words
 
 Answer = Literal["yes", "no", "unsure"]
 
+_SHORT = 3  # replies up to this many words may answer in English anywhere in them
+
 # Language-neutral emoji answers; skin-tone modifiers follow the base character.
 _EMOJI: dict[str, bool] = {
     "\U0001f44d": True,  # thumbs up
@@ -46,12 +48,17 @@ def _emoji_votes(text: str) -> set[bool]:
     return {vote for char, vote in _EMOJI.items() if char in text}
 
 
-def _vote(tokens: Tokens, lang: str) -> set[Answer]:
+def _vote(tokens: Tokens, lang: str, *, fallback: bool = False) -> set[Answer]:
     anywhere, alone = _tables(lang)
     whole = alone.whole(tokens)
     if whole is not None:
         return {whole}
-    return {match.value for match in anywhere.scan(tokens)}
+    matches = list(anywhere.scan(tokens))
+    # An English answer leads with it ("yes I did", "no, forgot"). Deeper in a reply in
+    # another language, "ya" or "no" are ordinary words (Swahili "ya", Portuguese "no").
+    if fallback and len(tokens.folded) > _SHORT and (not matches or matches[0].start > 0):
+        return set()
+    return {match.value for match in matches}
 
 
 def parse_yes_no(text: str, lang: str) -> bool | None:
@@ -64,7 +71,7 @@ def parse_yes_no(text: str, lang: str) -> bool | None:
     emoji = _emoji_votes(text)
     code = primary(lang)
     for candidate in dict.fromkeys((code, "en")):
-        found = _vote(tokens, candidate)
+        found = _vote(tokens, candidate, fallback=candidate != code)
         if not found:
             continue
         if "unsure" in found:
