@@ -260,6 +260,8 @@ def test_study_settings(tmp_path: Path) -> None:
     assert [(p.code, p.step) for p in problems] == [("too_long", "long")]
     assert "the budget is 1" in problems[0].message
     assert check_paths([tmp_path / "study.yaml"]) == []
+    exit_code, output = run_cli(str(tmp_path / "study.yaml"))
+    assert exit_code == 0 and "0 flow files checked: no problems" in output
 
 
 def test_study_problems_are_reported(tmp_path: Path) -> None:

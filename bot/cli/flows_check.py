@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..engine.check import check_paths
+from ..engine.check import STUDY_FILE, check_paths
 from ..engine.loader import flow_files
 from ..engine.problems import Problem
 from .groups import flows
@@ -40,7 +40,8 @@ def check(paths: tuple[Path, ...], strict: bool, fmt: str) -> None:
     """
     targets: list[str | Path] = list(paths) or [Path("flows")]
     problems = check_paths(targets)
-    files = sum(1 for _ in flow_files([t for t in targets if Path(t).exists()]))
+    files = sum(1 for f in flow_files([t for t in targets if Path(t).exists()])
+                if f.name != STUDY_FILE)
     failed = any(p.level == "error" or strict for p in problems)
     if fmt == "json":
         click.echo(json.dumps({
