@@ -22,7 +22,7 @@ from typing import Any
 from .expr import Expr, _compare
 from .flow import AnswerSpec, Flow, Step, Text
 from .loader import ID_RE, _Map, build_flow, flow_files, read_yaml
-from .problems import FlowError, Problem, did_you_mean
+from .problems import FlowError, Level, Problem, did_you_mean
 from .segments import measure, non_gsm_chars
 
 STUDY_FILE = "study.yaml"
@@ -188,10 +188,9 @@ class _Checker:
         self.sources: dict[str, set[str | None]] | None = None
 
     def err(self, line: int, step: str | None, message: str, suggestion: str | None,
-            code: str, level: str = "error") -> None:
+            code: str, level: Level = "error") -> None:
         self.problems.append(Problem(self.flow.path, line, step, message, suggestion,
-                                     level="warning" if level == "warning" else "error",
-                                     code=code))
+                                     level=level, code=code))
 
     def run(self) -> list[Problem]:
         self.targets()
