@@ -59,7 +59,7 @@ class Receiver:
     def url(self, path: str) -> str:
         assert self.server is not None
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}{path}"
+        return f"http://{host!s}:{port}{path}"
 
     def record(self, path: str, params: dict[str, str], headers: dict[str, str]) -> Received:
         signature = headers.get("x-twilio-signature", "")
@@ -112,7 +112,7 @@ def receiver() -> Iterator[Receiver]:
     rec = Receiver()
     rec.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(rec))
     rec.server.daemon_threads = False
-    thread = threading.Thread(target=rec.server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread = threading.Thread(target=rec.server.serve_forever, kwargs={"poll_interval": 0.02})
     thread.start()
     yield rec
     rec.server.shutdown()
@@ -170,7 +170,6 @@ def _nullable_to_jsonschema(node: Any) -> Any:
 _formats = jsonschema.FormatChecker(formats=())
 
 
-@_formats.checks("date-time-rfc-2822", raises=(TypeError, ValueError))
 def _rfc2822(value: object) -> bool:
     # Twilio writes GMT as +0000: "Thu, 24 Aug 2023 05:01:45 +0000".
     if not isinstance(value, str):
@@ -180,14 +179,17 @@ def _rfc2822(value: object) -> bool:
     return parsedate_to_datetime(value).utcoffset() is not None
 
 
-@_formats.checks("phone-number")
 def _phone(value: object) -> bool:
     return not isinstance(value, str) or bool(re.match(r"^(whatsapp:)?\+[1-9]\d{1,14}$", value))
 
 
-@_formats.checks("currency")
 def _currency(value: object) -> bool:
     return not isinstance(value, str) or (len(value) == 3 and value.isalpha())
+
+
+_formats.checks("date-time-rfc-2822", raises=(TypeError, ValueError))(_rfc2822)
+_formats.checks("phone-number")(_phone)
+_formats.checks("currency")(_currency)
 
 
 def _validator(pointer: str) -> jsonschema.protocols.Validator:

@@ -9,6 +9,7 @@ import re
 import urllib.parse
 from typing import Any
 
+import jsonschema
 import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
@@ -279,3 +280,14 @@ def test_info_logs_carry_no_bodies_or_numbers(
     assert "accepted" in caplog.text
     assert "my private symptoms" not in caplog.text
     assert PARTICIPANT not in caplog.text
+
+
+def test_schema_check_is_not_vacuous(emulator: EmulatorServer) -> None:
+    _, resource = api(emulator, "POST", "/Messages.json",
+                      {"To": PARTICIPANT, "From": BOT_NUMBER, "Body": "x"})
+    for key, bad in [("sid", "XX123"), ("status", "done"), ("num_segments", 1),
+                     ("date_created", "2026-11-24T01:00:00Z"), ("error_code", "30003")]:
+        with pytest.raises(jsonschema.ValidationError):
+            validate_message({**resource, key: bad})
+    with pytest.raises(AssertionError):
+        validate_message({**resource, "extra": 1})
