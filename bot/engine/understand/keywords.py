@@ -20,6 +20,7 @@ from .words import load_words
 # Stop beats everything (never keep texting someone who may have asked us to stop).
 _PRIORITY: tuple[KeywordKind, ...] = ("stop", "start", "help", "language")
 _PREFIX = "prefix"
+_FILLER = "filler"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,12 @@ def _tables(lang: str) -> _Tables:
         bare.add_all(words.language_names, ("language", words.lang), words)
         filler.add_all(words.filler, True, words)
         prefix.add_all(words.language_prefix, True, words)
+    # Words that may stand beside a keyword: "in" or "language" ("stop, in English
+    # please") and politeness. In the same table, so the longest phrase still wins: the
+    # "了" of "别发了" belongs to the keyword, not to the filler.
+    for words in every:
+        bare.add_all(words.language_prefix, (_PREFIX, None), words)
+        bare.add_all(words.filler, (_FILLER, None), words)
     return _Tables(bare, phrases, filler, prefix)
 
 
@@ -58,7 +65,7 @@ def _drop_filler(tokens: Tokens, tables: _Tables) -> Tokens:
 
 
 def _language_after_prefix(tokens: Tokens, tables: _Tables) -> str | None:
-    """"LANG fr", "language es", "idioma español", "in English please"."""
+    """ "LANG fr", "language es", "idioma español", "in English please"."""
     rest = tokens
     while rest.folded:
         found = next(iter(tables.prefix.scan(rest)), None)
@@ -79,11 +86,8 @@ def _language_after_prefix(tokens: Tokens, tables: _Tables) -> str | None:
 
 def _whole_message(tokens: Tokens, tables: _Tables) -> Keyword | None:
     """A reply made only of keywords (and filler): "STOP", "stop stop", "Help please"."""
-    rest = _drop_filler(tokens, tables)
-    if not rest.folded:
-        return None
-    matches = list(tables.bare.scan(rest))
-    if sum(m.end - m.start for m in matches) != len(rest.folded):
+    matches = list(tables.bare.scan(tokens))
+    if sum(m.end - m.start for m in matches) != len(tokens.folded):
         return None
     kinds = {m.value[0] for m in matches}
     for kind in _PRIORITY[:3]:

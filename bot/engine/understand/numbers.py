@@ -35,7 +35,7 @@ class NumberWords:
 
 
 def _expand_compounds(words: LanguageWords) -> list[tuple[str, int]]:
-    """"{tens} {unit}" with every ten (20-90) and unit (1-9) spelling: "twenty one"."""
+    """ "{tens} {unit}" with every ten (20-90) and unit (1-9) spelling: "twenty one"."""
     out: list[tuple[str, int]] = []
     for template in words.number_compounds:
         for tens in range(20, 100, 10):

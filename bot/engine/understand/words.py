@@ -98,14 +98,57 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+# Known keys, so that a misspelt key is an error rather than a silently ignored list.
+_KEYS: dict[str, frozenset[str]] = {
+    "": frozenset(
+        {
+            "language",
+            "accent_sensitive",
+            "unaccented_ambiguous",
+            "clitics",
+            "yes_no",
+            "numbers",
+            "choice",
+            "keywords",
+            "filler",
+        }
+    ),
+    "yes_no": frozenset({"yes_words", "no_words", "yes_alone", "no_alone", "unsure"}),
+    "numbers": frozenset({"words", "compounds", "alone", "ignore", "scale"}),
+    "choice": frozenset({"words", "connectors", "letters"}),
+    "keywords": frozenset(
+        {
+            "stop",
+            "stop_phrases",
+            "start",
+            "start_phrases",
+            "help",
+            "language_names",
+            "language_prefix",
+        }
+    ),
+}
+
+
+def _check_keys(section: Mapping[str, Any], name: str, path: Path) -> None:
+    unknown = set(map(str, section)) - _KEYS[name]
+    if unknown:
+        where = f"{name}: " if name else ""
+        raise WordsError(f"{path}: {where}unknown keys {sorted(unknown)}")
+
+
 def _section(data: Mapping[str, Any], key: str, path: Path) -> Mapping[str, Any]:
     value = data.get(key) or {}
     if not isinstance(value, dict):
         raise WordsError(f"{path}: {key} must be a mapping")
+    _check_keys(value, key, path)
     return value
 
 
 def _parse(lang: str, data: Mapping[str, Any], path: Path) -> LanguageWords:
+    _check_keys(data, "", path)
+    if data.get("language", lang) != lang:
+        raise WordsError(f"{path}: says language {data.get('language')!r}, expected {lang!r}")
     yes_no = _section(data, "yes_no", path)
     numbers = _section(data, "numbers", path)
     choice = _section(data, "choice", path)
