@@ -30,6 +30,7 @@ from .events import (
     WaitStarted,
 )
 from .flow import Flow, Step, Text
+from .languages import SUPPORTED
 from .localizer import Catalogs, Localizer
 from .session import Participant, Session, Wait
 from .system_texts import SYSTEM_TEXTS, system_context
@@ -41,6 +42,7 @@ MAX_STEPS_PER_RESUME = 100
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*)\}")
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_UTC = ZoneInfo("UTC")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +110,16 @@ class _Run:
         self.loc: Localizer = catalogs(session.language)
         self.events: list[Event] = []
         self.steps = 0
+        # Key of the answer just recorded: `answer` in the branch/set/escalate steps that
+        # follow a question refers to it.
+        self.last_key: str | None = None
 
     # ---- text ---------------------------------------------------------------------------
 
     def lookup(self, path: str) -> Any:
         root, _, rest = path.partition(".")
         if root == "answer":
-            key = self._current_key()
+            key = self._current_key() or self.last_key
             return self.session.answers.get(key) if key else None
         if root == "answers":
             return self.session.answers.get(rest)
@@ -135,14 +140,17 @@ class _Run:
         if step_id is None or step_id not in self.flow.by_id:
             return None
         step = self.flow.by_id[step_id]
-        return step.save_as or step.id
+        return (step.save_as or step.id) if step.kind == "ask" else None
 
     def _show(self, value: Any) -> str:
         if isinstance(value, bool):
             return self.loc.translate(system_context("word.yes" if value else "word.no"),
                                       "yes" if value else "no")
         if isinstance(value, str) and _ISO_DATETIME.match(value):
-            return self.loc.format_when(datetime.fromisoformat(value), True)
+            when = datetime.fromisoformat(value)
+            if when.tzinfo is not None:  # e.g. a visit time in UTC: say it in local time
+                when = when.astimezone(_zone(self.participant.timezone))
+            return self.loc.format_when(when, True)
         if isinstance(value, str) and _ISO_DATE.match(value):
             return self.loc.format_when(datetime.fromisoformat(value), False)
         if isinstance(value, list):
@@ -221,6 +229,10 @@ class _Run:
                 previous = self.lookup(f"participant.{name}")
                 self.session.fields[name] = value
                 self.events.append(FieldSet(field=name, value=value, previous=previous))
+                if name == "language" and isinstance(value, str) and value in SUPPORTED:
+                    # The participant chose a language: speak it from the next message on.
+                    self.session.language = value
+                    self.loc = self.catalogs(value)
             return step.next
         if kind == "escalate":
             if step.condition is None or step.condition.evaluate(self.lookup):
@@ -239,10 +251,15 @@ class _Run:
         return None
 
     def due(self, step: Step) -> datetime:
+        # Whole days count on the participant's calendar (09:00 stays 09:00 across DST);
+        # hours and minutes are elapsed time (`after: 1h` is one real hour, DST night or not).
         zone = _zone(self.participant.timezone)
-        local = self.now.astimezone(zone) + (step.schedule_after or timedelta(0))
+        after = step.schedule_after or timedelta(0)
+        days = timedelta(days=after.days)
+        wall_day = self.now.astimezone(zone).replace(tzinfo=None) + days
+        local = (_localize(wall_day, zone).astimezone(_UTC) + (after - days)).astimezone(zone)
         if step.schedule_at is None:
-            return local.astimezone(self.now.tzinfo)
+            return local
         hour, minute = (int(x) for x in step.schedule_at.split(":"))
         wall = local.replace(hour=hour, minute=minute, second=0, microsecond=0, tzinfo=None)
         at = _localize(wall, zone)
@@ -285,6 +302,8 @@ class _Run:
 
     def reply(self, text: str) -> None:
         keyword = understand.detect_keyword(text, self.session.language)
+        if keyword is not None and keyword.kind == "language" and self.answers_question(text):
+            keyword = None  # "Español" answering "Which language?" is an answer, not a switch
         if keyword is not None:
             self.events.append(KeywordSeen(keyword=keyword.kind, language=keyword.language))
             if keyword.kind == "language" and keyword.language:
@@ -306,12 +325,21 @@ class _Run:
             return
         self.invalid(step, wait)
 
+    def answers_question(self, text: str) -> bool:
+        wait = self.session.wait
+        if not self.session.is_waiting or wait is None or wait.kind != "answer":
+            return False
+        return self.parse(self.flow.by_id[wait.step], text)[0]
+
     def switch_language(self, language: str) -> None:
         self.session.language = language
         self.loc = self.catalogs(language)
         wait = self.session.wait
         if self.session.is_waiting and wait is not None:
             step = self.flow.by_id[wait.step]
+            if wait.kind == "confirm":  # repeat what is being confirmed, not the question
+                self.ask_confirmation(step, wait, wait.pending)
+                return
             assert step.text is not None
             self.say(self.question(step), step.id, step.text.context)
 
@@ -351,7 +379,9 @@ class _Run:
         shown = self.loc.format_when(datetime.fromisoformat(value), has_time)
         wait.kind = "confirm"
         wait.pending = value
-        self.say(self.system("confirm.when", when=shown), step.id, system_context("confirm.when"))
+        body = self.system("confirm.when", when=shown)
+        # The date often opens the sentence, and some locales write it lowercase ("mar, 3 ...").
+        self.say(body[:1].upper() + body[1:], step.id, system_context("confirm.when"))
 
     def confirm(self, step: Step, wait: Wait, text: str) -> None:
         yn = understand.parse_yes_no(text, self.session.language)
@@ -373,6 +403,7 @@ class _Run:
         assert step.answer is not None
         key = step.save_as or step.id
         self.session.answers[key] = value
+        self.last_key = key
         self.events.append(AnswerRecorded(step=step.id, key=key, value=value,
                                           answer_type=step.answer.type))
         self.leave_wait()
@@ -458,7 +489,7 @@ def _zone(name: str) -> ZoneInfo:
 def _localize(wall: datetime, zone: ZoneInfo) -> datetime:
     """Attach `zone` to a wall-clock time; a time skipped by a DST jump moves forward."""
     aware = wall.replace(tzinfo=zone)
-    roundtrip = aware.astimezone(ZoneInfo("UTC")).astimezone(zone)
+    roundtrip = aware.astimezone(_UTC).astimezone(zone)
     if roundtrip.replace(tzinfo=None) != wall:  # nonexistent: fold=0 gives the pre-jump offset
         return roundtrip
     return aware
