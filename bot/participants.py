@@ -46,6 +46,13 @@ def snapshot(p: Participant) -> dict[str, Any]:
     return {name: getattr(p, name) for name in AUDITED_FIELDS}
 
 
+def for_audit(values: dict[str, Any]) -> dict[str, Any]:
+    """The audit trail is permanent and outlives erasure, so it gets masked numbers only."""
+    if values.get("phone"):
+        return {**values, "phone": mask_phone(values["phone"])}
+    return values
+
+
 def find_by_phone(session: Session, phone: str) -> Participant | None:
     return session.exec(select(Participant).where(Participant.phone == phone)).first()
 
@@ -65,7 +72,7 @@ def add(session: Session, *, actor: str, phone: str, code: str, language: str = 
     session.flush()
     assert p.id is not None  # assigned by the flush
     audit.record(session, actor=actor, action="participant.add", entity="participant",
-                 entity_id=p.id, new=snapshot(p))
+                 entity_id=p.id, new=for_audit(snapshot(p)))
     session.add(ConsentChange(participant_id=p.id, state=consent, source="enrolment"))
     return p
 
@@ -88,7 +95,7 @@ def update(session: Session, p: Participant, *, actor: str, action: str = "parti
     old = {k: v for k, v in before.items() if before[k] != after[k]}
     new = {k: v for k, v in after.items() if before[k] != after[k]}
     audit.record(session, actor=actor, action=action, entity="participant", entity_id=p.id,
-                 old=old, new=new)
+                 old=for_audit(old), new=for_audit(new))
     return True
 
 

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from .groups import main
-
 # Importing the modules registers their commands on the groups.
-from . import chat, emulator, flows_check, flows_test, run, simulate, translations  # noqa: E402,F401
+from . import (  # noqa: F401
+    audit,
+    chat,
+    db,
+    emulator,
+    flows_check,
+    flows_test,
+    participants,
+    run,
+    simulate,
+    translations,
+)
+from .groups import main
 
 __all__ = ["main"]

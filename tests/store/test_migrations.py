@@ -70,7 +70,7 @@ def test_processes_starting_together_migrate_once(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     procs = [subprocess.Popen([sys.executable, "-c", code, url], cwd=root,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(4)]
+             for _ in range(3)]
     for proc in procs:
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
