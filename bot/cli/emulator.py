@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
@@ -103,7 +105,13 @@ def emulator(
     for rule in server.emulator.rules.to_json():
         click.echo(f"  failing: {rule['code']} to {rule['to'] or 'anyone'}"
                    f" ({rule['times'] or 'every'} time(s))")
+    # Process managers stop with SIGTERM: shut down as cleanly as on Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         click.echo("stopped")
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

@@ -151,7 +151,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_emulator_command_serves_until_interrupted(receiver: Receiver) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_emulator_command_serves_until_stopped(receiver: Receiver, stop: signal.Signals) -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -180,7 +181,7 @@ def test_emulator_command_serves_until_interrupted(receiver: Receiver) -> None:
         assert sent.status == "queued"
         assert control.inbound(PARTICIPANT, "hi")["webhook_status"] == 200
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert f"Twilio emulator on {url}" in out
