@@ -57,6 +57,7 @@ YES_NO = [
     ("not really", False),
     ("I haven't", False),
     ("never", False),
+    ("Yes, no problems", True),
 ]
 
 YES_NO_UNCLEAR = [
@@ -74,6 +75,7 @@ YES_NO_UNCLEAR = [
     "I have a headache",
     "I did my best, I don't know",
     "y n",
+    "never mind",
 ]
 
 

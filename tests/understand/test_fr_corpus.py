@@ -59,6 +59,7 @@ YES_NO_UNCLEAR = [
     "je ne me souviens pas",
     "oui non",
     "j'ai mal à la tête",
+    "si j'ai le temps",  # "si" alone is yes; here it is "if"
     "",
 ]
 

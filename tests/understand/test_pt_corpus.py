@@ -58,6 +58,9 @@ YES_NO_UNCLEAR = [
     "não tenho certeza",
     "sim não",
     "estou com dor de cabeça",
+    "estou no hospital",  # "no" is "in the", not English "no"
+    "tá doendo",  # "it is hurting"
+    "isso dói",
     "",
 ]
 

@@ -35,6 +35,7 @@ YES_NO = [
     ("HAPANA", False),
     ("hapanaa", False),
     ("la", False),
+    ("La.", False),
     ("bado", False),
     ("hapana bado", False),
     ("sijakunywa", False),
@@ -54,6 +55,7 @@ YES_NO_UNCLEAR = [
     "ndiyo hapana",
     "bado nina maumivu",
     "nina maumivu ya kichwa",
+    "nina tatizo la tumbo",  # "la" is "of" here, not "no"
     "",
 ]
 

@@ -60,6 +60,8 @@ YES_NO_UNCLEAR = [
     "có không",
     "dung",  # "dừng" (stop) or "đúng" (right): unclear without tone marks
     "tôi bị đau đầu",
+    "tôi bị đau đầu rồi",
+    "nó đau",  # "nó" is "it", not English "no"
     "",
 ]
 
@@ -104,6 +106,7 @@ NUMBERS_UNCLEAR = [
     "sau bữa ăn",  # "after the meal"
     "bay",  # "bảy" (seven) or "bay" (fly)
     "thứ hai",  # Monday
+    "tên tôi là Lan",  # "tên" is "name", not English "ten"
     "không biết",
     "",
 ]

@@ -135,6 +135,12 @@ def tokenize(text: str, keep: str = "") -> Tokens:
     return Tokens(tuple(exact), tuple(fold(t) for t in exact), frozenset(breaks))
 
 
+def as_written(tokens: Tokens) -> Tokens:
+    """``tokens`` with no folding: for English words, which never carry marks, so that
+    Vietnamese "nó" (it) or "tên" (name) are not read as "no" or "ten"."""
+    return Tokens(tokens.exact, tokens.exact, tokens.breaks)
+
+
 def normalize(text: str, *, keep_accents: bool = False) -> str:
     """The reply as space-separated tokens: a canonical string for comparisons."""
     tokens = tokenize(text)

@@ -12,10 +12,11 @@ from functools import lru_cache
 from typing import Literal
 
 from ..languages import primary
-from .normalize import Tokens, tokenize
+from .normalize import Tokens, as_written, tokenize
 from .phrases import PhraseTable
 from .words import LanguageWords, load_words
 
+_ENGLISH_FALLBACK_WORDS = 4
 IGNORE = -1  # value of phrases that contain a number word but are not a number ("un peu")
 
 # A scale pattern, e.g. ("n", "out", "of", "max"): the sentinels stand for numbers.
@@ -162,7 +163,12 @@ def parse_number(
     tokens = tokenize(text, keep="/")
     code = primary(lang)
     for candidate in dict.fromkeys((code, "en")):
-        values = set(find_numbers(tokens, candidate, maximum))
+        # English number words only in a short reply ("seven", "about eight"): in a longer
+        # one they are more likely other-language words (Vietnamese "tên", name, is "ten").
+        fallback = candidate != code
+        if fallback and len(tokens.folded) > _ENGLISH_FALLBACK_WORDS:
+            break
+        values = set(find_numbers(as_written(tokens) if fallback else tokens, candidate, maximum))
         if not values:
             continue
         if len(values) > 1:

@@ -6,13 +6,11 @@ from functools import lru_cache
 from typing import Literal
 
 from ..languages import primary
-from .normalize import Tokens, tokenize
+from .normalize import Tokens, as_written, tokenize
 from .phrases import PhraseTable
 from .words import load_words
 
 Answer = Literal["yes", "no", "unsure"]
-
-_SHORT = 3  # replies up to this many words may answer in English anywhere in them
 
 # Language-neutral emoji answers; skin-tone modifiers follow the base character.
 _EMOJI: dict[str, bool] = {
@@ -56,7 +54,7 @@ def _vote(tokens: Tokens, lang: str, *, fallback: bool = False) -> set[Answer]:
     matches = list(anywhere.scan(tokens))
     # An English answer leads with it ("yes I did", "no, forgot"). Deeper in a reply in
     # another language, "ya" or "no" are ordinary words (Swahili "ya", Portuguese "no").
-    if fallback and len(tokens.folded) > _SHORT and (not matches or matches[0].start > 0):
+    if fallback and (not matches or matches[0].start > 0):
         return set()
     return {match.value for match in matches}
 
@@ -71,7 +69,8 @@ def parse_yes_no(text: str, lang: str) -> bool | None:
     emoji = _emoji_votes(text)
     code = primary(lang)
     for candidate in dict.fromkeys((code, "en")):
-        found = _vote(tokens, candidate, fallback=candidate != code)
+        fallback = candidate != code
+        found = _vote(as_written(tokens) if fallback else tokens, candidate, fallback=fallback)
         if not found:
             continue
         if "unsure" in found:
