@@ -40,6 +40,8 @@ STOPS = [
     ("Please stop texting me, I'm done with this", "en"),
     ("no more messages", "en"),
     ("unsubscribe me please", "en"),
+    ("Can you stop?", "en"),
+    ("cancel my subscription", "en"),
     ("don't text me anymore", "en"),
     ("STOP", "es"),  # a Spanish speaker texting the English keyword
     ("no más mensajes", "es"),

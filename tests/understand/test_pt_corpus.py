@@ -40,6 +40,7 @@ YES_NO = [
     ("n", False),
     ("ainda não", False),
     ("ainda nao", False),
+    ("ainda nao tomei", False),
     ("não tomei", False),
     ("esqueci", False),
     ("não, esqueci", False),

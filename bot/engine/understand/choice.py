@@ -20,7 +20,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz
 
 from ..languages import primary
-from .normalize import Tokens, tokenize
+from .normalize import Tokens, as_written, tokenize
 from .numbers import find_numbers, number_words
 from .phrases import PhraseTable, sub, without
 from .types import Choice
@@ -94,10 +94,15 @@ def _letter(token: str, ctx: _Context) -> int | None:
     return index if index < ctx.count else None
 
 
+def _in_language(tokens: Tokens, ctx: _Context, w: LanguageWords) -> Tokens:
+    # English words carry no marks: "tên" (Vietnamese, name) is not "ten".
+    return tokens if w is ctx.words[0] else as_written(tokens)
+
+
 def _number_words(tokens: Tokens, ctx: _Context) -> list[int]:
     """Numbers in ``tokens`` (digits or number words, participant's language first)."""
     for w in ctx.words:
-        found = find_numbers(tokens, w.lang)
+        found = find_numbers(_in_language(tokens, ctx, w), w.lang)
         if found:
             return found
     return []
@@ -116,7 +121,7 @@ def _position(tokens: Tokens, ctx: _Context) -> int | None:
                 return letter
     for w in ctx.words:
         if value is None:
-            value = number_words(w.lang).alone.whole(tokens)
+            value = number_words(w.lang).alone.whole(_in_language(tokens, ctx, w))
     return value - 1 if value is not None and 1 <= value <= ctx.count else None
 
 
