@@ -6,6 +6,7 @@ that happened. Nothing here sends, stores, schedules or reads the clock; the she
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Mapping
@@ -34,7 +35,7 @@ from .languages import SUPPORTED
 from .localizer import Catalogs, Localizer
 from .session import Participant, Session, Wait
 from .system_texts import SYSTEM_TEXTS, system_context
-from .understand.types import Choice
+from .understand.types import Choice, Keyword
 
 #: Steps one resume may take without waiting for the participant: a guard against loops.
 MAX_STEPS_PER_RESUME = 100
@@ -301,7 +302,7 @@ class _Run:
         self.session.status = "active"
 
     def reply(self, text: str) -> None:
-        keyword = understand.detect_keyword(text, self.session.language)
+        keyword = _keyword(text, self.session.language)
         if keyword is not None and keyword.kind == "language" and self.answers_question(text):
             keyword = None  # "Español" answering "Which language?" is an answer, not a switch
         if keyword is not None:
@@ -352,17 +353,17 @@ class _Run:
             cleaned = text.replace("\x00", "").strip()
             return bool(cleaned), cleaned
         if kind == "yes_no":
-            yn = understand.parse_yes_no(text, lang)
+            yn = _yes_no(text, lang)
             return yn is not None, yn
         if kind in ("number", "scale"):
-            n = understand.parse_number(text, lang, answer.minimum, answer.maximum)
+            n = _number(text, lang, answer.minimum, answer.maximum)
             return n is not None, n
         if kind in ("choice", "multi_choice"):
-            choices = [Choice(c.value, (c.label.source, self.loc.translate(c.label.context,
-                                                                           c.label.source),
-                                        *c.synonyms)) for c in answer.choices]
+            choices = tuple(Choice(c.value, (c.label.source, self.loc.translate(c.label.context,
+                                                                                c.label.source),
+                                             *c.synonyms)) for c in answer.choices)
             if kind == "choice":
-                picked = understand.parse_choice(text, lang, choices)
+                picked = _choice(text, lang, choices)
                 return picked is not None, picked
             many = understand.parse_multi_choice(text, lang, choices)
             return bool(many), many
@@ -384,7 +385,7 @@ class _Run:
         self.say(body[:1].upper() + body[1:], step.id, system_context("confirm.when"))
 
     def confirm(self, step: Step, wait: Wait, text: str) -> None:
-        yn = understand.parse_yes_no(text, self.session.language)
+        yn = _yes_no(text, self.session.language)
         if yn is True:
             self.record(step, wait.pending)
             return
@@ -493,3 +494,62 @@ def _localize(wall: datetime, zone: ZoneInfo) -> datetime:
     if roundtrip.replace(tzinfo=None) != wall:  # nonexistent: fold=0 gives the pre-jump offset
         return roundtrip
     return aware
+
+
+# ---- memoised reply parsers -------------------------------------------------------------------
+# Replies repeat a great deal across participants ("yes", "7", "no"), and the parsers are pure
+# functions of their arguments, so a small cache takes most of their cost off a resume. Long
+# replies are rarely repeated and are parsed every time. Dates depend on `now`: never cached.
+
+_MEMO_SIZE = 8192
+_MEMO_MAX_TEXT = 64
+
+
+@functools.lru_cache(maxsize=_MEMO_SIZE)
+def _keyword_memo(text: str, lang: str) -> Keyword | None:
+    return understand.detect_keyword(text, lang)
+
+
+@functools.lru_cache(maxsize=_MEMO_SIZE)
+def _yes_no_memo(text: str, lang: str) -> bool | None:
+    return understand.parse_yes_no(text, lang)
+
+
+@functools.lru_cache(maxsize=_MEMO_SIZE)
+def _number_memo(text: str, lang: str, lo: int | None, hi: int | None) -> int | None:
+    return understand.parse_number(text, lang, lo, hi)
+
+
+@functools.lru_cache(maxsize=_MEMO_SIZE)
+def _choice_memo(text: str, lang: str, choices: tuple[Choice, ...]) -> str | None:
+    return understand.parse_choice(text, lang, choices)
+
+
+def _keyword(text: str, lang: str) -> Keyword | None:
+    if len(text) > _MEMO_MAX_TEXT:
+        return understand.detect_keyword(text, lang)
+    return _keyword_memo(text, lang)
+
+
+def _yes_no(text: str, lang: str) -> bool | None:
+    if len(text) > _MEMO_MAX_TEXT:
+        return understand.parse_yes_no(text, lang)
+    return _yes_no_memo(text, lang)
+
+
+def _number(text: str, lang: str, lo: int | None, hi: int | None) -> int | None:
+    if len(text) > _MEMO_MAX_TEXT:
+        return understand.parse_number(text, lang, lo, hi)
+    return _number_memo(text, lang, lo, hi)
+
+
+def _choice(text: str, lang: str, choices: tuple[Choice, ...]) -> str | None:
+    if len(text) > _MEMO_MAX_TEXT:
+        return understand.parse_choice(text, lang, choices)
+    return _choice_memo(text, lang, choices)
+
+
+def clear_parse_cache() -> None:
+    """Forget memoised parses: after the word lists change, and in benchmarks."""
+    for memo in (_keyword_memo, _yes_no_memo, _number_memo, _choice_memo):
+        memo.cache_clear()
