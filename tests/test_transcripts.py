@@ -116,3 +116,13 @@ def test_a_malformed_transcript_names_the_line(flows: dict[str, Flow]) -> None:
     assert m.line == 4 and "duration" in m.message
     (m,) = check(HEAD.replace("flow: daily_checkin", "flow: nope") + "  - send: hi\n", flows)
     assert m.line == 2 and "no flow `nope`" in m.message
+
+
+def test_misspelt_setup_keys_and_missing_params_are_reported(flows: dict[str, Flow]) -> None:
+    text = HEAD.replace("timezone:", "timzone:") + "  - send: hi\n"
+    problems = check(text, flows)
+    assert problems[0].line == 1 and "unknown key `timzone`" in problems[0].message
+    (m,) = check(HEAD.replace("daily_checkin", "visit_reminder") + "  - send: hi\n", flows)
+    assert m.line == 2 and "needs params: visit_at" in m.message
+    (m,) = check(HEAD.replace("language: en", "language: xx") + "  - send: hi\n", flows)
+    assert m.line == 1 and "`xx` is not one of" in m.message

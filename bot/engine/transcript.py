@@ -45,7 +45,7 @@ from .events import (
     WaitStarted,
 )
 from .flow import Flow
-from .languages import SUPPORTED
+from .languages import SUPPORTED, primary
 from .localizer import Catalogs
 from .runner import Reply, Timeout, resume, start
 from .session import Participant, Session
@@ -53,6 +53,8 @@ from .session import Participant, Session
 #: Keys whose scalars stay exactly as written: a participant's "yes" or "0" is text, not
 #: YAML's boolean or number.
 _VERBATIM_KEYS = frozenset({"send", "expect"})
+_PARTICIPANT_KEYS = frozenset({"id", "language", "timezone", "fields"})
+_START_KEYS = frozenset({"flow", "params", "now"})
 _ITEM_KEYS = frozenset({"send", "wait", "day", "expect", "events", "no_events", "outcome",
                         "session", "start"})
 
@@ -354,12 +356,24 @@ class _Check:
         who = self.section("participant", _Map)
         begin = self.section("start", _Map)
         exchange = self.section("exchange", _List)
+        # A misspelt key would silently fall back to a default (UTC, English): refuse it.
+        for section, allowed in ((who, _PARTICIPANT_KEYS), (begin, _START_KEYS)):
+            for key in sorted(set(section) - allowed):
+                self.fail(section.key_lines[key], f"unknown key `{key}`; use "
+                          + ", ".join(sorted(allowed)))
         try:
             tz = zone(str(who.get("timezone", "UTC")))
         except ValueError as exc:
             raise TranscriptError(who.key_lines.get("timezone", who.line), str(exc)) from None
+        language = primary(str(who.get("language", "en")))
+        if language not in SUPPORTED:
+            raise TranscriptError(who.key_lines.get("language", who.line),
+                                  f"`{who.get('language')}` is not one of "
+                                  + ", ".join(SUPPORTED))
+        if not isinstance(who.get("fields") or {}, Mapping):
+            raise TranscriptError(who.key_lines["fields"], "`fields` must be a mapping")
         participant = Participant(id=str(who.get("id", "participant")),
-                                  language=str(who.get("language", "en")),
+                                  language=language,
                                   timezone=str(who.get("timezone", "UTC")),
                                   fields=dict(who.get("fields") or {}))
         if "now" not in begin:
@@ -392,6 +406,11 @@ class _Check:
         if not isinstance(params, Mapping):
             raise TranscriptError(spec.key_lines.get("params", spec.line),
                                   "`params` must be a mapping")
+        flow = self.flows.get(str(spec["flow"]))
+        missing = [p for p in (flow.params if flow else ()) if p not in params]
+        if missing:
+            raise TranscriptError(spec.line, f"flow `{spec['flow']}` needs params: "
+                                  + ", ".join(missing))
         return self.conv.start(str(spec["flow"]),
                                {k: _param(v) for k, v in params.items()})
 
