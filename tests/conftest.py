@@ -39,6 +39,7 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def _pg_schema() -> str:
     engine = sa.create_engine(PG_URL, poolclass=NullPool, connect_args={"connect_timeout": 3})
+    problem = None
     try:
         with engine.begin() as conn:
             # Drop what an earlier run left, so the migrations run from scratch every time.
@@ -48,10 +49,13 @@ def _pg_schema() -> str:
             if tables:
                 conn.execute(sa.text(f"DROP TABLE {', '.join(tables)} CASCADE"))
     except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is not reachable at {PG_URL}: {exc.orig}\n"
-                    "Start it, or point TEST_POSTGRES_URL at one.", pytrace=False)
+        problem = str(exc.orig).strip()
     finally:
         engine.dispose()
+    if problem is not None:  # failed outside the handler: no chained traceback
+        shown = sa.make_url(PG_URL).render_as_string(hide_password=True)
+        pytest.fail(f"PostgreSQL is not reachable at {shown}: {problem}\n"
+                    "Start it, or point TEST_POSTGRES_URL at one.", pytrace=False)
     schema.upgrade(PG_URL)
     return PG_URL
 
@@ -91,6 +95,9 @@ def settings(db_url: str) -> Settings:
 
 @pytest.fixture
 def db(settings: Settings) -> Iterator[Session]:
+    """A session on the test database. On SQLite every transaction, even one that only
+    read, holds the write lock (BEGIN IMMEDIATE): commit or roll back before code under
+    test writes, or it waits for the busy timeout."""
     with Session(get_engine(settings.database_url), expire_on_commit=False) as session:
         yield session
 
@@ -98,11 +105,14 @@ def db(settings: Settings) -> Iterator[Session]:
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    problem = None
     try:
         client.flushdb()
     except redis.exceptions.ConnectionError as exc:
+        problem = str(exc)
+    if problem is not None:
         client.close()
-        pytest.fail(f"Redis is not reachable at {REDIS_URL}: {exc}\n"
+        pytest.fail(f"Redis is not reachable at {REDIS_URL}: {problem}\n"
                     "Start it, or point TEST_REDIS_URL at one.", pytrace=False)
     try:
         yield REDIS_URL
