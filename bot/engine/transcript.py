@@ -14,8 +14,11 @@ A transcript is a YAML file (``tests/transcripts/<flow>/<case>.yaml``)::
       - start: {flow: daily_checkin}  # start another flow at the current time
       - outcome: completed
 
-A naive `now` is participant-local time. Every message the bot sends must be checked by an
-``expect`` before the next action: a transcript is the whole conversation, not a sample.
+A naive `now` is participant-local time; `day: +N` keeps the local wall-clock time across
+DST. Besides the engine's events, `{type: started, flow: ...}` marks each flow that starts
+(by `start`, or as a follow-up that came due). Every message the bot sends must be checked
+by an ``expect`` before the next action: a transcript is the whole conversation, not a
+sample.
 
 `Conversation` plays the shell's part without any I/O: it keeps the session, the pending
 nudges and follow-ups, and a simulated clock. Moving the clock fires every nudge whose
