@@ -339,6 +339,10 @@ class Erasure:
     counts: dict[str, int] = field(default_factory=dict)
 
 
+def _n(count: int, singular: str, plural: str | None = None) -> str:
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
 class AlreadyErased(ValueError):
     pass
 
@@ -415,24 +419,26 @@ def erase(session: Session, p: Participant, *, actor: str, secret_key: str) -> E
     result.removed = [
         f"phone number ({participants.mask_phone(phone)})" if phone else "phone number (none held)",
         f"study code (replaced by {alias})",
-        f"{n['profile_fields_deleted']} extra profile fields"
+        _n(n["profile_fields_deleted"], "extra profile field")
         + (f" ({', '.join(field_names)})" if field_names else ""),
-        f"text and phone number of {n['messages_cleared']} messages",
-        f"{n['messages_cancelled']} unsent outbound messages (cancelled)",
-        f"saved state of {n['sessions_cleared']} conversation sessions "
-        f"({n['sessions_stopped']} open ones stopped)",
-        f"{n['text_answers_deleted']} free-text answers",
-        f"{n['escalation_notes_cleared']} escalation resolution notes",
+        f"text and phone number of {_n(n['messages_cleared'], 'message')}",
+        f"{_n(n['messages_cancelled'], 'unsent outbound message')} (cancelled)",
+        f"saved state of {_n(n['sessions_cleared'], 'conversation session')} "
+        f"({n['sessions_stopped']} still open, now stopped)",
+        _n(n["text_answers_deleted"], "free-text answer"),
+        _n(n["escalation_notes_cleared"], "escalation resolution note"),
     ]
     result.kept = [
         f"participant {p.id} as {alias}: language {p.language}, time zone {p.timezone}, "
         f"channel {p.channel}, consent opted_out (no further contact)",
-        f"{n['answers_kept']} protocol answers",
-        f"{n['consent_changes_kept']} consent history entries",
-        f"{n['visits_kept']} visits",
-        f"{n['sessions_cleared']} session records (flow, version, status, times)",
-        f"{n['messages_kept']} message records (direction, status, times; no text or number)",
-        f"{n['escalations_kept']} escalations (severity, reason, times)",
-        f"{n['audit_entries_kept']} audit entries, unchanged (the trail is append-only)",
+        _n(n["answers_kept"], "protocol answer"),
+        _n(n["consent_changes_kept"], "consent history entry", "consent history entries"),
+        _n(n["visits_kept"], "visit"),
+        f"{_n(n['sessions_cleared'], 'session record')} (flow, version, status, times)",
+        f"{_n(n['messages_kept'], 'message record')} "
+        "(direction, status, times; no text or number)",
+        f"{_n(n['escalations_kept'], 'escalation')} (severity, reason, times)",
+        f"{_n(n['audit_entries_kept'], 'audit entry', 'audit entries')}, unchanged "
+        "(the trail is append-only)",
     ]
     return result

@@ -81,18 +81,18 @@ def test_erase_removes_identifying_data_and_keeps_protocol_data(
         "  - 2 extra profile fields (arm, first_name)",
         "  - text and phone number of 6 messages",
         "  - 2 unsent outbound messages (cancelled)",
-        "  - saved state of 2 conversation sessions (1 open ones stopped)",
-        "  - 1 free-text answers",
-        "  - 1 escalation resolution notes",
+        "  - saved state of 2 conversation sessions (1 still open, now stopped)",
+        "  - 1 free-text answer",
+        "  - 1 escalation resolution note",
         "Kept:",
         f"  - participant 1 as {alias}: language en, time zone UTC, channel sms, "
         "consent opted_out (no further contact)",
         "  - 2 protocol answers",
         "  - 2 consent history entries",
-        "  - 1 visits",
+        "  - 1 visit",
         "  - 2 session records (flow, version, status, times)",
         "  - 6 message records (direction, status, times; no text or number)",
-        "  - 1 escalations (severity, reason, times)",
+        "  - 1 escalation (severity, reason, times)",
         "  - 3 audit entries, unchanged (the trail is append-only)",
     ]
 
