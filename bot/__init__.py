@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,6 +46,19 @@ def _prepare_database(url: str) -> None:
     schema.upgrade(url)
 
 
+def _warm_up(default_language: str) -> None:
+    """Load word tables and catalogs now, not in some participant's first request."""
+    from .engine import understand
+    from .engine.languages import SUPPORTED
+    from .system_messages import catalogs_with_fallback
+
+    for lang in SUPPORTED:
+        understand.detect_keyword("ok", lang)
+        understand.parse_yes_no("ok", lang)
+        understand.parse_number("1", lang)
+        catalogs_with_fallback(lang, default_language)
+
+
 def create_app(config: Any = None) -> Flask:
     """Build the app. `config`: a `Settings`, a dict of overrides, or None (the environment)."""
     from . import logs
@@ -71,11 +85,13 @@ def create_app(config: Any = None) -> Flask:
     except Exception as exc:  # noqa: BLE001 - e.g. PostgreSQL not migrated yet
         logs.event(log, "flows_not_stored", level=40, error=type(exc).__name__)
 
+    _warm_up(settings.default_language)
     app.extensions["trialbot"] = BotState(settings=settings, registry=registry)
     app.register_blueprint(bp)
 
     @app.before_request
     def _request_id() -> None:
+        g.started = time.perf_counter()
         rid = logs.new_request_id(request.headers.get("X-Request-Id"))
         g.request_id = rid
         g.request_id_token = logs.request_id_var.set(rid)

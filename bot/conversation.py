@@ -8,6 +8,7 @@ the events into rows and return the texts for the TwiML reply. `start_flow` star
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from . import audit, consent, logs, participants, system_messages
 from .config import Settings
@@ -36,7 +37,6 @@ from .engine.events import (
     FollowUpScheduled,
     KeywordSeen,
     MessageCreated,
-    SessionEnded,
 )
 from .engine.languages import SUPPORTED, primary
 from .engine.localizer import Localizer
@@ -44,14 +44,11 @@ from .engine.segments import segments
 from .flow_registry import FlowRegistry
 from .flow_registry import default as default_registry
 from .store.models import (
-    Answer,
-    ConversationSession,
     Escalation,
     Message,
     Participant,
-    StatusCallback,
-    UnknownSenderReply,
 )
+from .store.types import UTCDateTime
 from .twilio_io import Inbound, StatusUpdate
 
 _log = logs.get_logger("conversation")
@@ -75,6 +72,68 @@ class Outcome:
     message_id: int | None = None
 
 
+# ---- tables and statements ---------------------------------------------------------------------
+#
+# The hot path (one inbound message) uses prepared Core statements on the session's own
+# connection: building ORM objects and flushing them cost several times the SQL itself.
+# The ORM is used where other modules need it (audit, participant updates, consent).
+
+_P = SQLModel.metadata.tables["participant"]
+_M = SQLModel.metadata.tables["message"]
+_S = SQLModel.metadata.tables["conversation_session"]
+_A = SQLModel.metadata.tables["answer"]
+_U = SQLModel.metadata.tables["unknown_sender_reply"]
+_SC = SQLModel.metadata.tables["status_callback"]
+
+#: Take the participant's row lock and note the inbound time in one statement: an UPDATE
+#: locks the row like SELECT ... FOR UPDATE on PostgreSQL (SQLite's BEGIN IMMEDIATE
+#: already serialises writers). Erased participants have no phone, so they never match.
+_SEEN = (
+    sa.update(_P)
+    .where(_P.c.phone == sa.bindparam("b_phone"), _P.c.erased_at.is_(None))
+    .values(last_inbound_at=sa.bindparam("b_now", type_=UTCDateTime()))
+    .returning(_P.c.id, _P.c.code, _P.c.phone, _P.c.language, _P.c.timezone, _P.c.consent,
+               _P.c.fields_json, _P.c.whatsapp_window_closed)
+)
+_WAITING = (
+    sa.select(_S.c.id, _S.c.flow_id, _S.c.flow_version, _S.c.state_json)
+    .where(_S.c.participant_id == sa.bindparam("b_pid"), _S.c.status == "waiting")
+    .order_by(_S.c.updated_at.desc()).limit(1)
+)
+_SAVE_SESSION = (
+    sa.update(_S).where(_S.c.id == sa.bindparam("b_id"))
+    .values(state_json=sa.bindparam("b_state"), status=sa.bindparam("b_status"),
+            wait_id=sa.bindparam("b_wait"),
+            updated_at=sa.bindparam("b_now", type_=UTCDateTime()),
+            ended_at=sa.func.coalesce(_S.c.ended_at,
+                                      sa.bindparam("b_ended", type_=UTCDateTime())))
+)
+_NEW_SESSION = sa.insert(_S)
+_NEW_ANSWER = sa.insert(_A).returning(_A.c.id)
+_NEW_MESSAGES = sa.insert(_M)
+
+
+@functools.cache
+def _insert_ignore_stmt(dialect: str, table: str, conflict: tuple[str, ...]) -> sa.Insert:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, for `dialect`."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    t = SQLModel.metadata.tables[table]
+    return insert(t).on_conflict_do_nothing(index_elements=list(conflict)).returning(t.c.id)
+
+
+def _insert_ignore(db: Session, table: str, values: Mapping[str, Any],
+                   conflict: tuple[str, ...]) -> int | None:
+    """The new row's id, or None when the unique constraint says it exists already.
+
+    The constraint decides, so concurrent duplicates cannot both get through, and nothing
+    is raised that would abort a PostgreSQL transaction.
+    """
+    conn = db.connection()
+    stmt = _insert_ignore_stmt(conn.dialect.name, table, conflict)
+    row = conn.execute(stmt, dict(values)).first()
+    return None if row is None else int(row[0])
+
+
 # ---- small helpers ------------------------------------------------------------------------
 
 
@@ -87,35 +146,8 @@ def catalogs_for(settings: Settings) -> Callable[[str], Localizer]:
     return catalogs
 
 
-def engine_participant(p: Participant) -> es.Participant:
-    """What the engine may see: an internal id, language, zone and extra fields; no phone."""
-    return es.Participant(id=str(p.id), language=p.language, timezone=p.timezone,
-                          fields=participants.fields(p))
-
-
-def _insert_ignore(db: Session, table: Any, values: Mapping[str, Any],
-                   conflict: list[str]) -> int | None:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the new id, or None for a duplicate.
-
-    The unique constraint decides, so concurrent duplicates cannot both get through, and
-    nothing is raised that would abort a PostgreSQL transaction.
-    """
-    dialect = db.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
-    row = db.execute(stmt.returning(table.c.id)).first()
-    return None if row is None else int(row[0])
-
-
 def phone_hash(secret_key: str, phone: str) -> str:
     return hmac.new(secret_key.encode(), phone.encode(), hashlib.sha256).hexdigest()
-
-
-def _lock_participant_by_phone(db: Session, phone: str) -> Participant | None:
-    # FOR UPDATE serialises messages of one participant on PostgreSQL; SQLite's BEGIN
-    # IMMEDIATE already serialises every writer, and SQLAlchemy leaves the clause out there.
-    stmt = select(Participant).where(Participant.phone == phone).with_for_update()
-    return db.exec(stmt.execution_options(populate_existing=True)).first()
 
 
 def _lock_participant(db: Session, participant_id: int) -> Participant | None:
@@ -123,23 +155,57 @@ def _lock_participant(db: Session, participant_id: int) -> Participant | None:
     return db.exec(stmt.execution_options(populate_existing=True)).first()
 
 
-def _outbound(p: Participant, text: str, *, kind: str, status: str, now: datetime,
-              channel: str, sender: str | None, language: str, session_id: str | None = None,
-              step: str | None = None, reply_to_id: int | None = None) -> Message:
-    return Message(
-        participant_id=p.id, direction="out", channel=channel, address=p.phone, sender=sender,
-        body=text, kind=kind, status=status, session_id=session_id, step=step,
-        language=language, segments=segments(text), due_at=now,
-        sent_at=now if status == "sent" else None, reply_to_id=reply_to_id,
-        created_at=now, updated_at=now)
-
-
-def _sender(settings: Settings, channel: str, to: str | None = None) -> str | None:
-    if to:
-        return to
+def _sender(settings: Settings, channel: str) -> str | None:
     if channel == "whatsapp" and settings.whatsapp_from:
         return f"whatsapp:{settings.whatsapp_from}"
     return settings.sms_from
+
+
+@dataclass(slots=True)
+class _Who:
+    """The participant as the hot path reads them; the ORM object only to change them."""
+
+    id: int
+    code: str
+    phone: str | None
+    language: str
+    timezone: str
+    consent: str
+    fields_json: str
+    whatsapp_window_closed: bool
+    orm: Participant | None = None
+
+    @classmethod
+    def of(cls, p: Participant) -> _Who:
+        assert p.id is not None
+        return cls(p.id, p.code, p.phone, p.language, p.timezone, p.consent, p.fields_json,
+                   p.whatsapp_window_closed, orm=p)
+
+    def load(self, db: Session) -> Participant:
+        """The ORM row (already locked by this transaction), for audited changes."""
+        if self.orm is None:
+            self.orm = db.get(Participant, self.id)
+            assert self.orm is not None
+        return self.orm
+
+    def sync(self) -> None:
+        """Pick up what an audited change did to the ORM row."""
+        if self.orm is not None:
+            self.language, self.consent = self.orm.language, self.orm.consent
+
+    @property
+    def may_message(self) -> bool:
+        return self.consent != consent.OPTED_OUT
+
+    def engine(self) -> es.Participant:
+        """What the engine may see: an internal id, language, zone, extra fields; no phone."""
+        data = json.loads(self.fields_json or "{}")
+        return es.Participant(id=str(self.id), language=self.language, timezone=self.timezone,
+                              fields=data if isinstance(data, dict) else {})
+
+
+def engine_participant(p: Participant) -> es.Participant:
+    return _Who.of(p).engine()
 
 
 # ---- applying engine events -----------------------------------------------------------------
@@ -151,17 +217,25 @@ class _Delivery:
 
     channel: str
     sender: str | None
-    status: str  # "sent" for TwiML replies, "pending" for the outbox
+    outbox: bool  # False: returned as TwiML ("sent"); True: left "pending" for the workers
     kind: str  # "reply" | "nudge"
     reply_to_id: int | None = None
+
+
+@dataclass(slots=True)
+class _SessionRef:
+    id: str
+    flow_id: str
+    flow_version: int
+    new: bool = False
 
 
 @dataclass(slots=True)
 class _Step:
     db: Session
     settings: Settings
-    p: Participant
-    row: ConversationSession
+    who: _Who
+    ref: _SessionRef
     before: es.Session
     after: es.Session
     events: list[Event]
@@ -169,85 +243,111 @@ class _Step:
     delivery: _Delivery
     catalogs: Callable[[str], Localizer]
     texts: list[str] = field(default_factory=list)
-    messages: list[Message] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[Message] = field(default_factory=list)
 
 
 def _apply(step: _Step) -> None:
     """Turn the engine's events into rows, in event order."""
-    db, p, now = step.db, step.p, step.now
-    who = consent.actor(p)
-    assert p.id is not None
+    db, who, now, ref = step.db, step.who, step.now, step.ref
+    actor = f"participant:{who.code}"
     loc = step.catalogs(step.before.language)
-    answers: list[tuple[Any, AnswerRecorded]] = []
     field_changes: dict[str, Any] = {}
     extra_fields: dict[str, Any] = {}
     stopped = False
+    answers: list[AnswerRecorded] = []
+    _save_session(step)
     for event in step.events:
         if isinstance(event, KeywordSeen):
             result = consent.apply_keyword(
-                db, p, event.keyword, event.language, now=now,
+                db, who.load(db), event.keyword, event.language, now=now,
                 message_id=step.delivery.reply_to_id, contact=step.settings.study_contact,
                 default_language=step.settings.default_language,
                 # The engine re-asks the open question in the new language itself.
                 announce_language=False)
+            who.sync()
             stopped = stopped or event.keyword == "stop"
             for key, text in result.replies:
-                _say(step, text, kind="system", language=p.language, step_id=None,
+                _say(step, text, kind="system", language=who.language, step_id=None,
                      force=key == "stop_confirmed")
         elif isinstance(event, MessageCreated):
             if not stopped:
                 _say(step, event.text, kind="safety" if event.urgent else step.delivery.kind,
                      language=event.language, step_id=event.step)
         elif isinstance(event, AnswerRecorded):
-            answer = Answer(
-                participant_id=p.id, session_id=step.row.id, flow_id=step.row.flow_id,
-                flow_version=step.row.flow_version, translation_revision=loc.revision,
-                language=loc.language, step=event.step, key=event.key,
-                answer_type=event.answer_type,
-                value_json=json.dumps(event.value, ensure_ascii=False, default=str),
-                message_id=step.delivery.reply_to_id, recorded_at=now)
-            db.add(answer)
-            answers.append((answer, event))
+            answers.append(event)
         elif isinstance(event, FieldSet):
             _field(event, field_changes, extra_fields)
         elif isinstance(event, EscalationRaised):
-            _escalate(db, p, step.row, event, now)
+            _escalate(db, who, ref, event, now)
         elif isinstance(event, FollowUpScheduled):
             # Outbound scheduling is the workers' job; the session state keeps what is due.
             logs.event(_log, "follow_up_requested", flow=event.flow, step=event.step,
-                       due_at=event.due_at.isoformat(), participant=p.code)
+                       due_at=event.due_at.isoformat(), participant=who.code)
         elif isinstance(event, FlowFailed):
-            logs.event(_log, "flow_failed", level=40, flow=step.row.flow_id,
-                       version=step.row.flow_version, step=event.step, reason=event.reason,
-                       participant=p.code)
-        elif isinstance(event, SessionEnded):
-            step.row.ended_at = now
-    if answers:
-        db.flush()  # answer ids for the audit entries
-        for answer, event in answers:
-            audit.record(db, actor=who, action="answer.recorded", entity="answer",
-                         entity_id=answer.id, at=now,
-                         new={"flow_id": step.row.flow_id, "flow_version": step.row.flow_version,
-                              "session_id": step.row.id, "step": event.step, "key": event.key,
-                              "value": event.value})
+            logs.event(_log, "flow_failed", level=40, flow=ref.flow_id,
+                       version=ref.flow_version, step=event.step, reason=event.reason,
+                       participant=who.code)
     if extra_fields:
         field_changes["fields"] = extra_fields
     if field_changes:
-        participants.update(db, p, actor=who, action="participant.flow_set", **field_changes)
-    _save_session(step)
+        participants.update(db, who.load(db), actor=actor, action="participant.flow_set",
+                            **field_changes)
+        who.sync()
+    if step.rows:
+        db.connection().execute(_NEW_MESSAGES, step.rows)
+    # Last, because the audit chain is one lock for everybody (on PostgreSQL): the less work
+    # after it, the shorter the time other participants' messages wait for it.
+    for answer in answers:
+        _record_answer(step, answer, loc, actor)
+
+
+def _record_answer(step: _Step, event: AnswerRecorded, loc: Localizer, actor: str) -> None:
+    ref = step.ref
+    answer_id = step.db.connection().execute(_NEW_ANSWER, {
+        "participant_id": step.who.id, "session_id": ref.id, "flow_id": ref.flow_id,
+        "flow_version": ref.flow_version, "translation_revision": loc.revision,
+        "language": loc.language, "step": event.step, "key": event.key,
+        "answer_type": event.answer_type,
+        "value_json": json.dumps(event.value, ensure_ascii=False, default=str),
+        "message_id": step.delivery.reply_to_id, "recorded_at": step.now,
+    }).scalar_one()
+    audit.record(step.db, actor=actor, action="answer.recorded", entity="answer",
+                 entity_id=answer_id, at=step.now,
+                 new={"flow_id": ref.flow_id, "flow_version": ref.flow_version,
+                      "session_id": ref.id, "step": event.step, "key": event.key,
+                      "value": event.value})
+
+
+def _message_row(who: _Who, text: str, *, kind: str, status: str, now: datetime, channel: str,
+                 sender: str | None, language: str, session_id: str | None, step: str | None,
+                 reply_to_id: int | None) -> dict[str, Any]:
+    return {
+        "participant_id": who.id, "direction": "out", "channel": channel,
+        "address": who.phone, "sender": sender, "twilio_sid": None, "body": text,
+        "kind": kind, "status": status, "error_code": None, "session_id": session_id,
+        "step": step, "language": language, "segments": segments(text), "attempts": 0,
+        "due_at": now, "sent_at": now if status == "sent" else None,
+        "reply_to_id": reply_to_id, "created_at": now, "updated_at": now,
+    }
 
 
 def _say(step: _Step, text: str, *, kind: str, language: str, step_id: str | None,
          force: bool = False) -> None:
-    if not force and not consent.may_message(step.p):
+    if not force and not step.who.may_message:
         return
     d = step.delivery
+    row = _message_row(step.who, text, kind=kind, status="pending" if d.outbox else "sent",
+                       now=step.now, channel=d.channel, sender=d.sender, language=language,
+                       session_id=step.ref.id, step=step_id, reply_to_id=d.reply_to_id)
     step.texts.append(text)
-    msg = _outbound(step.p, text, kind=kind, status=d.status, now=step.now, channel=d.channel,
-                    sender=d.sender, language=language, session_id=step.row.id, step=step_id,
-                    reply_to_id=d.reply_to_id)
-    step.db.add(msg)
-    step.messages.append(msg)
+    if d.outbox:
+        # Workers get ids to send, so the outbox rows are made through the ORM.
+        msg = Message(**row)
+        step.db.add(msg)
+        step.outbox.append(msg)
+    else:
+        step.rows.append(row)
 
 
 def _field(event: FieldSet, columns: dict[str, Any], extra: dict[str, Any]) -> None:
@@ -284,12 +384,11 @@ def _new_code(db: Session) -> str:
     return "E" + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(7))
 
 
-def _escalate(db: Session, p: Participant, row: ConversationSession, event: EscalationRaised,
+def _escalate(db: Session, who: _Who, ref: _SessionRef, event: EscalationRaised,
               now: datetime) -> Escalation:
     """One open escalation per participant and reason; a repeat counts on the open one."""
-    assert p.id is not None
     existing = db.exec(
-        select(Escalation).where(Escalation.participant_id == p.id,
+        select(Escalation).where(Escalation.participant_id == who.id,
                                  Escalation.reason == event.reason,
                                  col(Escalation.state).in_(_OPEN_ESCALATION))
         .order_by(col(Escalation.id)).limit(1)).first()
@@ -300,26 +399,33 @@ def _escalate(db: Session, p: Participant, row: ConversationSession, event: Esca
         existing.updated_at = now
         db.add(existing)
         logs.event(_log, "escalation_repeated", code=existing.code, reason=event.reason,
-                   severity=existing.severity, participant=p.code)
+                   severity=existing.severity, participant=who.code)
         return existing
-    esc = Escalation(code=_new_code(db), participant_id=p.id, session_id=row.id,
+    esc = Escalation(code=_new_code(db), participant_id=who.id, session_id=ref.id,
                      flow_id=event.flow, step=event.step, severity=event.severity,
                      reason=event.reason, next_alert_at=now, created_at=now, updated_at=now)
     db.add(esc)
     logs.event(_log, "escalation_raised", code=esc.code, reason=event.reason,
-               severity=event.severity, participant=p.code)
+               severity=event.severity, participant=who.code)
     return esc
 
 
 def _save_session(step: _Step) -> None:
-    row, state = step.row, step.after
-    row.state_json = state.to_json()
-    row.status = state.status
-    row.wait_id = state.wait.id if state.is_waiting and state.wait is not None else None
-    row.updated_at = step.now
-    if state.status in ("completed", "failed") and row.ended_at is None:
-        row.ended_at = step.now
-    step.db.add(row)
+    state, now = step.after, step.now
+    wait_id = state.wait.id if state.is_waiting and state.wait is not None else None
+    ended = now if state.status in ("completed", "failed") else None
+    conn = step.db.connection()
+    if step.ref.new:
+        conn.execute(_NEW_SESSION, {
+            "id": state.id, "participant_id": step.who.id, "flow_id": step.ref.flow_id,
+            "flow_version": step.ref.flow_version, "status": state.status,
+            "wait_id": wait_id, "state_json": state.to_json(), "created_at": now,
+            "updated_at": now, "ended_at": ended})
+        step.ref.new = False
+        return
+    conn.execute(_SAVE_SESSION, {"b_id": step.ref.id, "b_state": state.to_json(),
+                                 "b_status": state.status, "b_wait": wait_id, "b_now": now,
+                                 "b_ended": ended})
 
 
 # ---- inbound -------------------------------------------------------------------------------
@@ -327,91 +433,94 @@ def _save_session(step: _Step) -> None:
 
 def handle_inbound(db: Session, inbound: Inbound, *, settings: Settings, registry: FlowRegistry,
                    now: datetime) -> Outcome:
-    p = _lock_participant_by_phone(db, inbound.phone)
-    if p is None or p.erased_at is not None:
+    conn = db.connection()
+    found = conn.execute(_SEEN, {"b_phone": inbound.phone, "b_now": now}).first()
+    if found is None:
         return _unknown_sender(db, inbound, settings, now)
-    assert p.id is not None
-    msg_id = _insert_ignore(db, Message.__table__, {  # type: ignore[attr-defined]
-        "participant_id": p.id, "direction": "in", "channel": inbound.channel,
+    who = _Who(*found)
+    msg_id = _insert_ignore(db, "message", {
+        "participant_id": who.id, "direction": "in", "channel": inbound.channel,
         "address": inbound.phone, "sender": inbound.to, "twilio_sid": inbound.sid,
-        "body": inbound.body, "kind": "reply", "status": "received", "language": p.language,
+        "body": inbound.body, "kind": "reply", "status": "received", "language": who.language,
         "attempts": 0, "created_at": now, "updated_at": now,
-    }, ["twilio_sid"])
+    }, ("twilio_sid",))
     if msg_id is None:
-        return Outcome("duplicate", participant_code=p.code)
-    p.last_inbound_at = now  # operational, not participant data: not audited
-    db.add(p)
-    if inbound.channel == "whatsapp" and p.whatsapp_window_closed:
-        participants.update(db, p, actor=consent.actor(p), action="participant.whatsapp_window",
-                            whatsapp_window_closed=False)
-    outcome = Outcome("replied", participant_code=p.code, message_id=msg_id)
-    delivery = _Delivery(channel=inbound.channel, sender=inbound.to, status="sent",
+        # The caller rolls back: a retry changes nothing, not even last_inbound_at.
+        return Outcome("duplicate", participant_code=who.code)
+    if inbound.channel == "whatsapp" and who.whatsapp_window_closed:
+        participants.update(db, who.load(db), actor=f"participant:{who.code}",
+                            action="participant.whatsapp_window", whatsapp_window_closed=False)
+    outcome = Outcome("replied", participant_code=who.code, message_id=msg_id)
+    delivery = _Delivery(channel=inbound.channel, sender=inbound.to, outbox=False,
                          kind="reply", reply_to_id=msg_id)
 
     if inbound.opt_out_type:
-        consent.apply_advanced_opt_out(db, p, inbound.opt_out_type, now=now, message_id=msg_id)
+        consent.apply_advanced_opt_out(db, who.load(db), inbound.opt_out_type, now=now,
+                                       message_id=msg_id)
         outcome.result = "opt_out_recorded"
         return outcome
 
-    if not consent.may_message(p):
-        keyword = understand.detect_keyword(inbound.body, p.language)
+    if not who.may_message:
+        keyword = understand.detect_keyword(inbound.body, who.language)
         if keyword is None or keyword.kind != "start":
             outcome.result = "silenced"  # stored, never answered while opted out
             return outcome
-        _keyword_reply(db, p, keyword.kind, keyword.language, settings, now, delivery, outcome)
+        _keyword_reply(db, who, keyword.kind, keyword.language, settings, now, delivery,
+                       outcome)
         return outcome
 
-    row = db.exec(
-        select(ConversationSession)
-        .where(ConversationSession.participant_id == p.id,
-               ConversationSession.status == "waiting")
-        .order_by(col(ConversationSession.updated_at).desc()).limit(1)).first()
+    row = conn.execute(_WAITING, {"b_pid": who.id}).first()
     if row is None:
-        keyword = understand.detect_keyword(inbound.body, p.language)
+        keyword = understand.detect_keyword(inbound.body, who.language)
         if keyword is not None:
-            _keyword_reply(db, p, keyword.kind, keyword.language, settings, now, delivery,
+            _keyword_reply(db, who, keyword.kind, keyword.language, settings, now, delivery,
                            outcome)
             return outcome
-        text = system_messages.text("no_open_question", p.language, settings.default_language)
-        db.add(_outbound(p, text, kind="system", status="sent", now=now,
-                         channel=delivery.channel, sender=delivery.sender, language=p.language,
-                         reply_to_id=msg_id))
+        text = system_messages.text("no_open_question", who.language, settings.default_language)
+        _system_reply(db, who, text, now, delivery)
         outcome.replies.append(text)
         outcome.result = "no_open_question"
         return outcome
 
-    flow = registry.version(db, row.flow_id, row.flow_version)
-    before = es.Session.from_json(row.state_json)
+    session_id, flow_id, flow_version, state_json = row
+    flow = registry.version(db, flow_id, flow_version)
+    before = es.Session.from_json(state_json)
     catalogs = catalogs_for(settings)
-    after, events = runner.resume(flow, before, engine_participant(p),
-                                  runner.Reply(inbound.body), now, catalogs)
-    step = _Step(db, settings, p, row, before, after, events, now, delivery, catalogs)
+    after, events = runner.resume(flow, before, who.engine(), runner.Reply(inbound.body), now,
+                                  catalogs)
+    step = _Step(db, settings, who, _SessionRef(session_id, flow_id, flow_version), before,
+                 after, events, now, delivery, catalogs)
     _apply(step)
     outcome.replies = step.texts
     return outcome
 
 
-def _keyword_reply(db: Session, p: Participant, kind: str, language: str | None,
+def _system_reply(db: Session, who: _Who, text: str, now: datetime, d: _Delivery) -> None:
+    db.connection().execute(_NEW_MESSAGES, [_message_row(
+        who, text, kind="system", status="sent", now=now, channel=d.channel, sender=d.sender,
+        language=who.language, session_id=None, step=None, reply_to_id=d.reply_to_id)])
+
+
+def _keyword_reply(db: Session, who: _Who, kind: str, language: str | None,
                    settings: Settings, now: datetime, delivery: _Delivery,
                    outcome: Outcome) -> None:
-    result = consent.apply_keyword(db, p, kind, language, now=now,
+    result = consent.apply_keyword(db, who.load(db), kind, language, now=now,
                                    message_id=delivery.reply_to_id,
                                    contact=settings.study_contact,
                                    default_language=settings.default_language)
+    who.sync()
     outcome.result = f"keyword_{kind}"
     for _key, text in result.replies:
-        db.add(_outbound(p, text, kind="system", status="sent", now=now,
-                         channel=delivery.channel, sender=delivery.sender,
-                         language=p.language, reply_to_id=delivery.reply_to_id))
+        _system_reply(db, who, text, now, delivery)
         outcome.replies.append(text)
 
 
 def _unknown_sender(db: Session, inbound: Inbound, settings: Settings, now: datetime) -> Outcome:
     """One generic reply per number per UTC day; only a keyed hash of the number is kept."""
     day = now.astimezone(UTC).date().isoformat()
-    new = _insert_ignore(db, UnknownSenderReply.__table__, {  # type: ignore[attr-defined]
+    new = _insert_ignore(db, "unknown_sender_reply", {
         "phone_hash": phone_hash(settings.secret_key, inbound.phone), "day": day,
-        "created_at": now}, ["phone_hash", "day"])
+        "created_at": now}, ("phone_hash", "day"))
     if new is None:
         return Outcome("unknown_sender_quiet")
     text = system_messages.text("unknown_sender", settings.default_language,
@@ -434,32 +543,28 @@ def start_flow(db: Session, participant: Participant, flow_id: str, now: datetim
     registry = registry or default_registry()
     assert participant.id is not None
     p = _lock_participant(db, participant.id) or participant
-    assert p.id is not None
     if not consent.may_message(p):
         logs.event(_log, "flow_not_started_opted_out", flow=flow_id, participant=p.code)
         return []
     flow = registry.current(db, flow_id)
-    db.execute(
-        sa.update(ConversationSession)
-        .where(col(ConversationSession.participant_id) == p.id,
-               col(ConversationSession.status).in_(("waiting", "active")))
+    db.connection().execute(
+        sa.update(_S)
+        .where(_S.c.participant_id == p.id, _S.c.status.in_(("waiting", "active")))
         .values(status="interrupted", wait_id=None, ended_at=now, updated_at=now))
     catalogs = catalogs_for(settings)
-    state, events = runner.start(flow, engine_participant(p), now, catalogs, params)
-    row = ConversationSession(id=state.id, participant_id=p.id, flow_id=flow.id,
-                              flow_version=flow.version, status=state.status,
-                              state_json=state.to_json(), created_at=now, updated_at=now)
-    db.add(row)
+    who = _Who.of(p)
+    state, events = runner.start(flow, who.engine(), now, catalogs, params)
     before = es.Session(id=state.id, flow_id=flow.id, flow_version=flow.version,
                         participant_id=str(p.id), language=p.language, started_at=now)
-    delivery = _Delivery(channel=p.channel, sender=_sender(settings, p.channel),
-                         status="pending", kind="nudge")
-    step = _Step(db, settings, p, row, before, state, events, now, delivery, catalogs)
+    delivery = _Delivery(channel=p.channel, sender=_sender(settings, p.channel), outbox=True,
+                         kind="nudge")
+    step = _Step(db, settings, who, _SessionRef(state.id, flow.id, flow.version, new=True),
+                 before, state, events, now, delivery, catalogs)
     _apply(step)
     db.flush()
-    logs.event(_log, "flow_started", flow=flow.id, version=flow.version, session=row.id,
-               participant=p.code, messages=len(step.messages))
-    return step.messages
+    logs.event(_log, "flow_started", flow=flow.id, version=flow.version, session=state.id,
+               participant=p.code, messages=len(step.outbox))
+    return step.outbox
 
 
 # ---- delivery status -----------------------------------------------------------------------
@@ -488,9 +593,9 @@ class StatusOutcome:
 
 
 def handle_status(db: Session, update: StatusUpdate, *, now: datetime) -> StatusOutcome:
-    new = _insert_ignore(db, StatusCallback.__table__, {  # type: ignore[attr-defined]
+    new = _insert_ignore(db, "status_callback", {
         "twilio_sid": update.sid, "status": update.status, "error_code": update.error_code,
-        "received_at": now}, ["twilio_sid", "status"])
+        "received_at": now}, ("twilio_sid", "status"))
     if new is None:
         return StatusOutcome("duplicate")
     msg = db.exec(select(Message).where(Message.twilio_sid == update.sid)

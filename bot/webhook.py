@@ -8,12 +8,17 @@ retry starts clean.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, current_app, g, request
 from twilio.request_validator import SIGNATURE_SETTINGS_HEADER
 from werkzeug.datastructures import MultiDict
 
@@ -21,7 +26,7 @@ from . import conversation, logs
 from .config import Settings
 from .flow_registry import FlowRegistry
 from .participants import mask_phone
-from .store.db import get_engine, session_scope
+from .store.db import get_engine, is_sqlite, session_scope
 from .store.types import utcnow
 from .twilio_io import (
     EMPTY_TWIML,
@@ -33,6 +38,11 @@ from .twilio_io import (
     signed_url,
     twiml,
 )
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows
+    fcntl = None  # type: ignore[assignment]
 
 bp = Blueprint("twilio", __name__)
 _log = logs.get_logger("webhook")
@@ -81,6 +91,40 @@ def _check(probe: Callable[[], None]) -> str:
     return "ok"
 
 
+def _elapsed_ms() -> float | None:
+    started = g.get("started")
+    return None if started is None else round((time.perf_counter() - started) * 1000, 1)
+
+
+@contextmanager
+def _one_writer(url: str) -> Iterator[None]:
+    """On SQLite, queue this process's write transaction behind an OS file lock.
+
+    SQLite allows one writer; a waiting connection polls with growing sleeps (up to 100 ms),
+    so under load requests queue behind sleepers, not behind work. A blocking `flock` hands
+    the database to the next request the moment the previous one commits.
+    PostgreSQL locks rows instead, so nothing is needed there.
+    """
+    if not is_sqlite(url) or fcntl is None:
+        yield
+        return
+    path = _lock_path(url)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+@functools.lru_cache(maxsize=8)
+def _lock_path(url: str) -> str:
+    db_path = url.split("///", 1)[-1]
+    if not db_path or db_path == ":memory:":
+        return os.path.join(tempfile.gettempdir(), "trialbot-sqlite.lock")
+    return db_path + ".write-lock"
+
+
 def _state() -> BotState:
     state: BotState = current_app.extensions["trialbot"]
     return state
@@ -116,12 +160,15 @@ def messages() -> Response:
     except Malformed as exc:
         logs.event(_log, "inbound_malformed", level=30, reason=exc.reason)
         return _xml(EMPTY_TWIML, 400)
-    with session_scope(state.settings.database_url) as db:
+    with _one_writer(state.settings.database_url), \
+            session_scope(state.settings.database_url) as db:
         outcome = conversation.handle_inbound(db, inbound, settings=state.settings,
                                               registry=state.registry, now=utcnow())
+        if outcome.result == "duplicate":
+            db.rollback()
     logs.event(_log, f"inbound_{outcome.result}", sid=inbound.sid, channel=inbound.channel,
                phone=mask_phone(inbound.phone), participant=outcome.participant_code,
-               replies=len(outcome.replies))
+               replies=len(outcome.replies), ms=_elapsed_ms())
     return _xml(twiml(outcome.replies) if outcome.replies else EMPTY_TWIML)
 
 
@@ -134,12 +181,13 @@ def status() -> Response:
     except Malformed as exc:
         logs.event(_log, "status_malformed", level=30, reason=exc.reason)
         return Response(status=400)
-    with session_scope(state.settings.database_url) as db:
+    with _one_writer(state.settings.database_url), \
+            session_scope(state.settings.database_url) as db:
         result = conversation.handle_status(db, update, now=utcnow())
     level = 30 if result.result == "unknown_sid" else 20
     logs.event(_log, f"status_{result.result}", level=level, sid=update.sid,
                status=update.status, error_code=update.error_code,
-               participant=result.participant_code)
+               participant=result.participant_code, ms=_elapsed_ms())
     return Response(status=204)
 
 
