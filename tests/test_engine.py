@@ -454,3 +454,26 @@ def test_the_engine_imports_no_io_library() -> None:
                     offenders.append(f"{path.relative_to(ENGINE.parent)}:{node.lineno} {name}")
     assert offenders == []
     assert len(list(ENGINE.rglob("*.py"))) > 10  # the walk did find the engine
+
+
+VISIT = flow("""
+spec: 1
+id: visit
+version: 1
+steps:
+  - id: when
+    ask: When can you come?
+    answer: datetime
+  - id: done
+    end: true
+""")
+
+
+def test_a_day_without_a_time_does_not_answer_a_datetime_question() -> None:
+    session, _ = begin(VISIT)
+    session, events = step(session, Reply("tomorrow"), T0, VISIT)
+    assert of(AnswerRejected, events)
+    assert session.wait is not None and session.wait.kind == "answer"
+    session, events = step(session, Reply("tomorrow at 3pm"), T0, VISIT)
+    assert session.wait is not None and session.wait.kind == "confirm"
+    assert "15:00" in messages(events)[0] or "3:00" in messages(events)[0]

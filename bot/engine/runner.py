@@ -369,7 +369,8 @@ class _Run:
             return bool(many), many
         local_now = self.now.astimezone(_zone(self.participant.timezone))
         when = understand.parse_when(text, lang, local_now)
-        if when is None:
+        # A day without a time does not answer "when": the hint asks for both.
+        if when is None or (kind == "datetime" and not when.has_time):
             return False, None
         if kind == "date":
             return True, when.at.date().isoformat()
