@@ -483,11 +483,24 @@ def handle_inbound(db: Session, inbound: Inbound, *, settings: Settings, registr
         return outcome
 
     session_id, flow_id, flow_version, state_json = row
-    flow = registry.version(db, flow_id, flow_version)
-    before = es.Session.from_json(state_json)
     catalogs = catalogs_for(settings)
-    after, events = runner.resume(flow, before, who.engine(), runner.Reply(inbound.body), now,
-                                  catalogs)
+    try:
+        flow = registry.version(db, flow_id, flow_version)
+        before = es.Session.from_json(state_json)
+        after, events = runner.resume(flow, before, who.engine(), runner.Reply(inbound.body),
+                                      now, catalogs)
+    except sa.exc.SQLAlchemyError:
+        raise  # most likely transient: fail the request, and Twilio's retry tries again
+    except Exception as exc:  # noqa: BLE001 - a flow or session that cannot run
+        # Retrying would fail the same way. Keep the message, take the session out of the
+        # way so the participant is not stuck on it, and tell the team through the log.
+        db.connection().execute(
+            sa.update(_S).where(_S.c.id == session_id)
+            .values(status="failed", wait_id=None, ended_at=now, updated_at=now))
+        logs.event(_log, "session_failed", level=40, session=session_id, flow=flow_id,
+                   version=flow_version, error=type(exc).__name__, participant=who.code)
+        outcome.result = "session_failed"
+        return outcome
     step = _Step(db, settings, who, _SessionRef(session_id, flow_id, flow_version), before,
                  after, events, now, delivery, catalogs)
     _apply(step)

@@ -132,6 +132,14 @@ def test_a_full_check_in_over_the_webhook(app: Flask, app_settings: Settings,
     # Every answer is in the audit trail, by the participant.
     audited = rows(url, AuditEntry, AuditEntry.action == "answer.recorded")
     assert len(audited) == 4 and {a.actor for a in audited} == {"participant:P001"}
+    # ... and the chain still verifies.
+    from sqlmodel import Session
+
+    from bot import audit
+    from bot.store.db import get_engine
+
+    with Session(get_engine(url)) as db:
+        assert audit.verify(db) == []
     # Replies were stored as sent, each pointing at the message it answers.
     out = rows(url, Message, Message.direction == "out", Message.status == "sent")
     assert all(m.reply_to_id is not None and m.session_id == session.id for m in out)
@@ -190,3 +198,23 @@ def test_whatsapp_reply_reopens_the_window(app: Flask, app_settings: Settings,
     twilio.sms(PHONE, "hello", channel="whatsapp")
     assert participant(url).whatsapp_window_closed is False
     assert rows(url, Message, Message.direction == "in")[0].channel == "whatsapp"
+
+
+def test_a_session_that_cannot_run_is_failed_not_retried_forever(
+        app: Flask, app_settings: Settings, twilio: Twilio,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    url = app_settings.database_url
+    p = enrol(url)
+    start(app, app_settings, p)
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise KeyError("no such step")
+
+    monkeypatch.setattr(conversation.runner, "resume", broken)
+    assert replies(twilio.sms(PHONE, "7")) == []
+    assert len(rows(url, Message, Message.direction == "in")) == 1
+    (session,) = rows(url, ConversationSession)
+    assert session.status == "failed" and session.wait_id is None
+    monkeypatch.undo()
+    # The next message finds no open question instead of the broken session.
+    assert len(replies(twilio.sms(PHONE, "hello"))) == 1
