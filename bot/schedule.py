@@ -225,7 +225,8 @@ def defer(due: datetime, zone: Zone, quiet: QuietHours, urgent: bool = False) ->
     """Move `due` out of quiet hours to the next allowed start, local time.
 
     22:00 local goes out at 08:00 the next day, 06:00 at 08:00 the same day. Urgent
-    (safety) messages and times already allowed are returned unchanged.
+    (safety) messages and times already allowed are returned unchanged. An `end` inside the
+    spring-forward gap follows the gap rule (shifted later): late, never early.
     """
     _require_aware(due, "due")
     if urgent:
@@ -237,7 +238,12 @@ def defer(due: datetime, zone: Zone, quiet: QuietHours, urgent: bool = False) ->
     day = local.date()
     if quiet.wraps and local.time() >= parse_hhmm(quiet.start):
         day += timedelta(days=1)
-    return local_at(day, quiet.end, tz)
+    allowed = local_at(day, quiet.end, tz)
+    if allowed <= due:
+        # `due` is in the repeated hour after the first `end` went by: wait for the second.
+        wall = datetime.combine(day, parse_hhmm(quiet.end))
+        allowed = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    return allowed
 
 
 def advance(due: datetime, zone: Zone, quiet: QuietHours) -> datetime:
@@ -254,7 +260,11 @@ def advance(due: datetime, zone: Zone, quiet: QuietHours) -> datetime:
     day = local.date()
     if quiet.wraps and local.time() < parse_hhmm(quiet.end):
         day -= timedelta(days=1)
-    return local_at(day, quiet.start, tz) - timedelta(minutes=1)
+    # The earlier reading of the start: a start inside the gap must not be shifted later,
+    # or "a minute before" would fall inside quiet hours.
+    wall = datetime.combine(day, parse_hhmm(quiet.start))
+    began = min(wall.replace(tzinfo=tz, fold=fold).astimezone(UTC) for fold in (0, 1))
+    return began - timedelta(minutes=1)
 
 
 # -- visit reminders -----------------------------------------------------------------------

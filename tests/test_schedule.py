@@ -277,6 +277,31 @@ def test_defer_to_an_end_inside_the_gap():
     assert defer(la(2026, 3, 8, 1, 0), LA, quiet).astimezone(LA) == la(2026, 3, 8, 3, 30)
 
 
+def test_defer_never_goes_back_in_the_repeated_hour():
+    # Quiet until 01:30; at 01:10 PST the first 01:30 (PDT) has already gone by.
+    quiet = QuietHours(start="23:00", end="01:30")
+    assert defer(la(2026, 11, 1, 1, 10, fold=1), LA, quiet) == la(2026, 11, 1, 1, 30, fold=1)
+    assert defer(la(2026, 11, 1, 1, 10), LA, quiet) == la(2026, 11, 1, 1, 30)
+
+
+@pytest.mark.parametrize("zone", ["America/Los_Angeles", "Australia/Lord_Howe", "Europe/London"])
+def test_defer_always_lands_later_and_outside_quiet_hours(zone):
+    tz = ZoneInfo(zone)
+    rng = random.Random(zone)
+    for _ in range(3000):
+        due = utc(2026, 1, 1) + timedelta(seconds=rng.randrange(365 * 86400))
+        start, end = rng.sample([f"{h:02d}:{m:02d}" for h in range(24) for m in (0, 30)], 2)
+        quiet = QuietHours(start, end)
+        moved = defer(due, zone, quiet)
+        assert moved >= due
+        assert not quiet.is_quiet(moved.astimezone(tz).time()), (due, start, end, moved)
+        if not quiet.is_quiet(due.astimezone(tz).time()):
+            assert moved == due
+        back = advance(due, zone, quiet)
+        assert back <= due
+        assert not quiet.is_quiet(back.astimezone(tz).time()), (due, start, end, back)
+
+
 def test_urgent_messages_ignore_quiet_hours():
     due = la(2026, 6, 1, 23, 0)
     assert defer(due, LA, QuietHours(), urgent=True) is due
@@ -305,6 +330,13 @@ def test_advance_brings_a_message_forward_to_before_quiet_hours():
     assert advance(la(2026, 6, 1, 12, 0), LA, quiet) == la(2026, 6, 1, 12, 0)
     assert advance(la(2026, 6, 1, 13, 0), LA, QuietHours("12:00", "14:00")) == la(
         2026, 6, 1, 11, 59)
+
+
+def test_advance_when_quiet_hours_begin_inside_the_gap():
+    # 02:30 never shows on 2026-03-08: quiet hours begin when the clock jumps at 02:00 PST.
+    moved = advance(la(2026, 3, 8, 4, 0), LA, QuietHours("02:30", "06:00"))
+    assert moved <= la(2026, 3, 8, 1, 59)
+    assert not QuietHours("02:30", "06:00").is_quiet(moved.astimezone(LA).time())
 
 
 # -- visit reminders -----------------------------------------------------------------------
