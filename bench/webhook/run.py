@@ -321,7 +321,7 @@ def main() -> None:
     print(f"\n{'endpoint':<22}{'requests':>10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
           f"{'errors':>8}")
     for r in results:
-        note = "  (requests wrapped: add --rounds)" if r.wrapped else ""
+        note = "  (requests wrapped: add --rounds)" if r.wrapped and r.name.startswith("w") else ""
         print(f"{r.name:<22}{r.requests:>10}{r.rps:>10.0f}{r.p50_ms:>9.1f}{r.p99_ms:>9.1f}"
               f"{r.errors:>8}{note}")
     by_name = {r.name: r for r in results}
