@@ -54,7 +54,8 @@ from .twilio_io import Inbound, StatusUpdate
 _log = logs.get_logger("conversation")
 
 #: Participant columns a flow's `set:` may write; every other name goes to the extra fields.
-_COLUMN_FIELDS = ("language", "checkin_time", "timezone")
+#: `consent` takes "opted_in" or "opted_out" and is recorded like a keyword (source "flow").
+_COLUMN_FIELDS = ("language", "checkin_time", "timezone", "consent")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 #: Escalation codes are typed by navigators (`ACK E7K2Q`): no 0/O, 1/I/L look-alikes.
 _CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -290,10 +291,15 @@ def _apply(step: _Step) -> None:
                        participant=who.code)
     if extra_fields:
         field_changes["fields"] = extra_fields
+    wanted_consent = field_changes.pop("consent", None)
     if field_changes:
         participants.update(db, who.load(db), actor=actor, action="participant.flow_set",
                             **field_changes)
         who.sync()
+    if wanted_consent is not None:
+        # After this run's messages were written, so a flow can say goodbye and then opt
+        # the participant out (onboarding's "no"); from here on nothing else goes out.
+        _flow_consent(db, who, wanted_consent, now, step.delivery.reply_to_id)
     if step.rows:
         db.connection().execute(_NEW_MESSAGES, step.rows)
     # Last, because the audit chain is one lock for everybody (on PostgreSQL): the less work
@@ -350,20 +356,16 @@ def _say(step: _Step, text: str, *, kind: str, language: str, step_id: str | Non
         step.rows.append(row)
 
 
-def _field(event: FieldSet, columns: dict[str, Any], extra: dict[str, Any]) -> None:
-    name, value = event.field, event.value
-    if name not in _COLUMN_FIELDS:
-        extra[name] = value
-        return
-    valid = {
-        "language": lambda v: isinstance(v, str) and primary(v) in SUPPORTED,
-        "checkin_time": lambda v: isinstance(v, str) and bool(_HHMM.match(v)),
-        "timezone": _valid_timezone,
-    }[name]
-    if valid(value):
-        columns[name] = primary(value) if name == "language" else value
-    else:
-        logs.event(_log, "field_value_refused", level=30, field=name)
+def _valid_language(value: object) -> bool:
+    return isinstance(value, str) and primary(value) in SUPPORTED
+
+
+def _valid_hhmm(value: object) -> bool:
+    return isinstance(value, str) and bool(_HHMM.match(value))
+
+
+def _valid_consent(value: object) -> bool:
+    return value in (consent.OPTED_IN, consent.OPTED_OUT)
 
 
 def _valid_timezone(name: object) -> bool:
@@ -374,6 +376,35 @@ def _valid_timezone(name: object) -> bool:
     except (KeyError, ValueError):
         return False
     return True
+
+
+_VALID: dict[str, Callable[[object], bool]] = {
+    "language": _valid_language, "checkin_time": _valid_hhmm, "timezone": _valid_timezone,
+    "consent": _valid_consent,
+}
+
+
+def _flow_consent(db: Session, who: _Who, state: str, now: datetime,
+                  message_id: int | None) -> None:
+    p = who.load(db)
+    if state == consent.OPTED_OUT:
+        consent.opt_out(db, p, source="flow", actor_name=f"participant:{who.code}", now=now,
+                        message_id=message_id)
+    else:
+        consent.opt_in(db, p, source="flow", actor_name=f"participant:{who.code}",
+                       message_id=message_id)
+    who.sync()
+
+
+def _field(event: FieldSet, columns: dict[str, Any], extra: dict[str, Any]) -> None:
+    name, value = event.field, event.value
+    if name not in _COLUMN_FIELDS:
+        extra[name] = value
+        return
+    if _VALID[name](value):
+        columns[name] = primary(value) if name == "language" else value
+    else:
+        logs.event(_log, "field_value_refused", level=30, field=name)
 
 
 def _new_code(db: Session) -> str:

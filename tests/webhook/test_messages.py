@@ -218,3 +218,41 @@ def test_a_session_that_cannot_run_is_failed_not_retried_forever(
     monkeypatch.undo()
     # The next message finds no open question instead of the broken session.
     assert len(replies(twilio.sms(PHONE, "hello"))) == 1
+
+
+def test_onboarding_sets_language_and_check_in_time(app: Flask, app_settings: Settings,
+                                                    twilio: Twilio) -> None:
+    url = app_settings.database_url
+    p = enrol(url, language="en")
+    start(app, app_settings, p, "onboarding")
+    replies(twilio.sms(PHONE, "yes"))
+    replies(twilio.sms(PHONE, "2"))  # Español
+    closing = replies(twilio.sms(PHONE, "3"))  # evening
+    assert closing
+    after = participant(url)
+    assert (after.language, after.checkin_time) == ("es", "18:30")
+    changes = rows(url, AuditEntry, AuditEntry.action == "participant.flow_set")
+    assert changes and {a.actor for a in changes} == {"participant:P001"}
+
+
+def test_a_flow_can_say_goodbye_and_opt_the_participant_out(
+        app: Flask, app_settings: Settings, twilio: Twilio, flows_dir: Path) -> None:
+    (flows_dir / "consent_check.yaml").write_text(
+        "spec: 1\nid: consent_check\nversion: 1\nsteps:\n"
+        "  - id: ok\n    ask: May we text you? Reply YES or NO.\n    answer: yes_no\n"
+        "    branch:\n      - if: answer == no\n        goto: opt_out\n"
+        "  - id: fine\n    end: completed\n    send: Great.\n"
+        "  - id: opt_out\n    set:\n      consent: '\"opted_out\"'\n"
+        "  - id: bye\n    end: declined\n    send: Understood, no more messages.\n",
+        encoding="utf-8")
+    app.extensions["trialbot"].registry.refresh()
+    url = app_settings.database_url
+    p = enrol(url)
+    start(app, app_settings, p, "consent_check")
+    assert replies(twilio.sms(PHONE, "no")) == ["Understood, no more messages."]
+    assert participant(url).consent == "opted_out"
+    from bot.store.models import ConsentChange
+
+    assert [c.source for c in rows(url, ConsentChange, ConsentChange.state == "opted_out")] \
+        == ["flow"]
+    assert replies(twilio.sms(PHONE, "hello")) == []

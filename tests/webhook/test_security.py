@@ -160,3 +160,13 @@ def test_token_and_base_are_what_the_fixture_says() -> None:
 
     params = {"a": "1"}
     assert RequestValidator(TOKEN).validate(BASE + "/x", params, sign("/x", params))
+
+
+def test_create_app_takes_a_dict_of_overrides(app_settings: Settings) -> None:
+    app = create_app({"database_url": app_settings.database_url,
+                      "redis_url": app_settings.redis_url, "flows_dir": app_settings.flows_dir,
+                      "twilio_auth_token": TOKEN, "public_base_url": BASE, "testing": True})
+    state = app.extensions["trialbot"]
+    assert state.settings.twilio_auth_token == TOKEN
+    assert "daily_checkin" in state.registry.current_ids()
+    assert app.test_client().get("/healthz").status_code == 200
