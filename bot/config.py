@@ -21,7 +21,7 @@ def _default_database_url() -> str:
 class Settings:
     database_url: str = field(default_factory=_default_database_url)
     redis_url: str = "redis://localhost:6379/0"
-    twilio_account_sid: str = "ACtest00000000000000000000000000"
+    twilio_account_sid: str = "AC" + "0" * 32  # a well-formed placeholder for local runs
     twilio_auth_token: str = "test-auth-token"  # noqa: S105 - a placeholder for local runs
     public_base_url: str = "http://localhost:8000"
     twilio_api_base_url: str | None = None
