@@ -33,12 +33,12 @@ _SIGNATURE_RE = re.compile(r"(?<![\w+/])[A-Za-z0-9+/]{26,86}={1,2}")
 _KEYED_SECRET_RE = re.compile(
     r"(?i)\b(auth[_-]?token|token|signature|password|secret|authorization)\b(\s*[=:]\s*)(\S+)")
 # SQLAlchemy appends bound parameters (bodies, numbers) to its error messages.
-_SQL_PARAMS_RE = re.compile(r"\[parameters: .*?\]\s*(?=\(|$)", re.S)
+_SQL_PARAMS_RE = re.compile(r"\[parameters: [^\n]*")
 
 
 def scrub(text: str) -> str:
     """Mask what looks like a phone number, token or signature in free text."""
-    text = _SQL_PARAMS_RE.sub("[parameters hidden] ", text)
+    text = _SQL_PARAMS_RE.sub("[parameters hidden]", text)
     text = _KEYED_SECRET_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}[hidden]", text)
     text = _SIGNATURE_RE.sub("[hidden]", text)
     text = _HEX_SECRET_RE.sub("[hidden]", text)
