@@ -43,11 +43,7 @@ from .engine.localizer import Localizer
 from .engine.segments import segments
 from .flow_registry import FlowRegistry
 from .flow_registry import default as default_registry
-from .store.models import (
-    Escalation,
-    Message,
-    Participant,
-)
+from .store.models import Escalation, Message, Participant
 from .store.types import UTCDateTime
 from .twilio_io import Inbound, StatusUpdate
 
@@ -83,8 +79,6 @@ _P = SQLModel.metadata.tables["participant"]
 _M = SQLModel.metadata.tables["message"]
 _S = SQLModel.metadata.tables["conversation_session"]
 _A = SQLModel.metadata.tables["answer"]
-_U = SQLModel.metadata.tables["unknown_sender_reply"]
-_SC = SQLModel.metadata.tables["status_callback"]
 
 #: Take the participant's row lock and note the inbound time in one statement: an UPDATE
 #: locks the row like SELECT ... FOR UPDATE on PostgreSQL (SQLite's BEGIN IMMEDIATE
@@ -249,7 +243,7 @@ class _Step:
 
 
 def _apply(step: _Step) -> None:
-    """Turn the engine's events into rows, in event order."""
+    """Turn the engine's events into rows: in event order, audit entries last."""
     db, who, now, ref = step.db, step.who, step.now, step.ref
     actor = f"participant:{who.code}"
     loc = step.catalogs(step.before.language)
@@ -464,6 +458,7 @@ def _save_session(step: _Step) -> None:
 
 def handle_inbound(db: Session, inbound: Inbound, *, settings: Settings, registry: FlowRegistry,
                    now: datetime) -> Outcome:
+    """Store and answer one inbound message. The caller commits, or rolls back a duplicate."""
     conn = db.connection()
     found = conn.execute(_SEEN, {"b_phone": inbound.phone, "b_now": now}).first()
     if found is None:
