@@ -24,12 +24,12 @@ import io
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from babel import Locale
 from babel.messages.catalog import Catalog, Message
-from babel.messages.pofile import PoFileError, read_po, write_po
+from babel.messages.pofile import PoFileError, normalize, read_po, unescape, write_po
 
 from .engine.check import PLACEHOLDER_WIDTH
 from .engine.languages import SUPPORTED
@@ -38,6 +38,7 @@ from .i18n import (
     CALENDAR_DIR,
     SOURCE_LANGUAGE,
     CalendarMissing,
+    CalendarNames,
     CatalogLocalizer,
     borrows_calendar,
     calendar_names,
@@ -54,17 +55,56 @@ TEMPLATE_NAME = "messages.pot"
 
 
 def read_catalog(path: Path, language: str | None = None) -> Catalog:
-    """Parse a `.po`/`.pot`; PoFileError if it is malformed."""
+    """Parse a `.po`/`.pot`; PoFileError if it is malformed.
+
+    babel reads `#| msgid` lines (the previous source of a fuzzy entry) as plain translator
+    comments; they are turned back into `previous_id` here.
+    """
     with path.open("rb") as fh:
-        return read_po(fh, locale=language, abort_invalid=True)
+        catalog = read_po(fh, locale=language, abort_invalid=True)
+    for message in catalog:
+        previous = [c for c in message.user_comments if c.startswith("|")]
+        if previous:
+            message.user_comments = [c for c in message.user_comments if not c.startswith("|")]
+            message.previous_id = _previous(previous)
+    return catalog
+
+
+def _previous(lines: Sequence[str]) -> list[str]:
+    """`["| msgid \"a\"", "| \"b\""]` -> `["ab"]` (plus the plural, if any)."""
+    parts: dict[str, str] = {}
+    key = ""
+    for raw in lines:
+        line = raw[1:].strip()
+        for keyword in ("msgid_plural", "msgid", "msgctxt"):
+            if line.startswith(keyword + " "):
+                key, line = keyword, line[len(keyword):].strip()
+                break
+        if key and line.startswith('"'):
+            parts[key] = parts.get(key, "") + unescape(line)
+    return [parts[k] for k in ("msgid", "msgid_plural") if k in parts]
 
 
 def render(catalog: Catalog) -> bytes:
+    """The catalog as `.po` text: one line per msgid/msgstr, so diffs read per message."""
     out = io.BytesIO()
-    # No wrapping of msgid/msgstr: one line per text keeps diffs readable per message.
     write_po(out, catalog, width=0, sort_output=False, ignore_obsolete=False,
-             include_previous=True)
-    return out.getvalue()
+             include_previous=False)
+    text = out.getvalue().decode("utf-8")
+    previous = {m.context: m.previous_id for m in catalog
+                if m.id and m.context and m.previous_id and m.fuzzy}
+    if not previous:
+        return text.encode("utf-8")
+    # babel wraps `#| msgid` as prose at 76 columns, cutting through the quoted string (and
+    # cannot read it back): write those lines here instead, just before the msgctxt.
+    lines: list[str] = []
+    for line in text.split("\n"):
+        if line.startswith("msgctxt "):
+            ids = previous.get(unescape(line[len("msgctxt "):]), [])
+            for keyword, value in zip(("msgid", "msgid_plural"), ids, strict=False):
+                lines.append(f"#| {keyword} " + normalize(value, prefix="#| ", width=0))
+        lines.append(line)
+    return "\n".join(lines).encode("utf-8")
 
 
 def _write_if_changed(path: Path, data: bytes) -> bool:
@@ -260,42 +300,40 @@ def _short(text: str, limit: int = 80) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-@functools.lru_cache(maxsize=32)
-def _longest_dates(language: str, directory: str) -> dict[str, str]:
-    """The date (and date-and-time) that takes the most room in this language."""
-    try:
-        calendar = calendar_names(language, Path(directory))
-    except CalendarMissing:
-        calendar = None  # reported on its own; measure with babel's names meanwhile
+@functools.lru_cache(maxsize=64)
+def _long_dates(language: str, calendar: CalendarNames | None,
+                has_time: bool) -> tuple[str, ...]:
+    """The dates that take the most room in this language: the longest of the year, and the
+    longest that needs UCS-2 (in Spanish "sábado" costs more than "miércoles" can)."""
     loc = CatalogLocalizer(language, gettext.NullTranslations(), "check", calendar)
-    days = [datetime.combine(date(2027, 1, 1) + timedelta(days=i), datetime.min.time())
-            .replace(hour=15, minute=45) for i in range(365)]
-
-    def cost(text: str) -> tuple[bool, int]:
-        m = measure(text)
-        return m.encoding == "UCS-2", m.units
-
-    return {"date": max((loc.format_when(d, False) for d in days), key=cost),
-            "datetime": max((loc.format_when(d, True) for d in days), key=cost)}
+    start = datetime(2027, 1, 1, 15, 45)
+    texts = [loc.format_when(start + timedelta(days=i), has_time) for i in range(365)]
+    unicode = [t for t in texts if non_gsm_chars(t)]
+    longest = max(texts, key=len)
+    return (longest, max(unicode, key=len)) if unicode else (longest,)
 
 
-def _sample(text: str, src: SourceText, language: str, directory: Path,
-            yes_no: Sequence[str]) -> str:
-    """`text` with each placeholder replaced by a realistic value of its kind."""
+def _samples(text: str, src: SourceText, language: str, calendar: CalendarNames | None,
+             yes_no: Sequence[str]) -> list[str]:
+    """`text` with its placeholders replaced by realistic values, one per date candidate."""
     kinds = dict(src.kinds)
+    variants = len(_long_dates(language, calendar, True))
 
-    def value(m: re.Match[str]) -> str:
-        name = m.group(1)
-        kind = kinds.get(name, "text")
-        if kind in ("date", "datetime"):
-            return _longest_dates(language, str(directory))[kind]
-        if kind == "number":
-            return "100"
-        if kind == "word":
-            return max(yes_no, key=len)
-        return "x" * PLACEHOLDER_WIDTH
+    def fill(index: int) -> str:
+        def value(m: re.Match[str]) -> str:
+            kind = kinds.get(m.group(1), "text")
+            if kind in ("date", "datetime"):
+                dates = _long_dates(language, calendar, kind == "datetime")
+                return dates[min(index, len(dates) - 1)]
+            if kind == "number":
+                return "100"
+            if kind == "word":
+                return max(yes_no, key=len)
+            return "x" * PLACEHOLDER_WIDTH
 
-    return PLACEHOLDER_RE.sub(value, text)
+        return PLACEHOLDER_RE.sub(value, text)
+
+    return [fill(i) for i in range(variants)]
 
 
 def _too_long(m: Measure, body: str, budget: int) -> str:
@@ -329,9 +367,10 @@ def check_language(directory: Path, language: str, sources: Sequence[SourceText]
     po, _ = catalog_paths(language, directory)
     shown = str(po.relative_to(rel)) if rel and po.is_relative_to(rel) else str(po)
     out: list[Finding] = []
+    calendar = None
     if borrows_calendar(language):
         try:
-            calendar_names(language, directory)
+            calendar = calendar_names(language, directory)
         except CalendarMissing as exc:
             cal = directory / CALENDAR_DIR / f"{language}.yaml"
             out.append(Finding(str(cal.relative_to(rel)) if rel and cal.is_relative_to(rel)
@@ -399,8 +438,9 @@ def check_language(directory: Path, language: str, sources: Sequence[SourceText]
             labels = [lang.string(c, by_context[c].msgid) for c in src.choices
                       if c in by_context]
             body += "\n" + "\n".join(f"{i}. {label}" for i, label in enumerate(labels, 1))
-        sample = _sample(body, src, language, directory, yes_no)
-        size = measure(sample)
+        size, sample = max(((measure(t), t) for t in _samples(body, src, language, calendar,
+                                                              yes_no)),
+                           key=lambda pair: pair[0].segments)
         if size.segments > src.budget:
             what = "with its numbered choices, " if src.choices else ""
             found("too long", what + _too_long(size, sample, src.budget))
