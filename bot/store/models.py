@@ -128,6 +128,15 @@ class Message(SQLModel, table=True):
     attempts: int = 0
     due_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), index=True))
     sent_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    # Outbox delivery: a worker claims a row before sending; a claim older than the lease
+    # means the worker died, and the sweep may send again (then `possible_duplicate`).
+    claimed_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    possible_duplicate: bool = Field(default=False)
+    urgent: bool = Field(default=False)  # safety messages: exempt from quiet hours
+    purpose: str | None = Field(default=None, max_length=32)  # WhatsApp template purpose
+    content_sid: str | None = Field(default=None, max_length=64)
+    content_variables: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    last_error: str | None = Field(default=None, max_length=200)
     reply_to_id: int | None = Field(default=None, foreign_key="message.id")
     created_at: datetime = _created()
     updated_at: datetime = _created()
@@ -229,3 +238,28 @@ class AuditHead(SQLModel, table=True):
     hash: str = Field(max_length=64)
     entries: int = 0
     updated_at: datetime = _created()
+
+
+class Nudge(SQLModel, table=True):
+    """Work due at a time: start a flow, or nudge a waiting question (re-prompt / give up).
+
+    The database is the truth; RQ only carries ids. `dedupe_key` makes planning idempotent
+    (e.g. "checkin:42:2026-11-24", "visit:7:-1d@18:00", "wait:<wait id>:<due>").
+    """
+
+    __tablename__ = "nudge"
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    kind: str = Field(max_length=16)  # checkin | visit_reminder | timeout | follow_up
+    flow_id: str | None = Field(default=None, max_length=64)
+    session_id: str | None = Field(default=None, max_length=32)
+    wait_id: str | None = Field(default=None, max_length=48)
+    visit_id: int | None = Field(default=None, foreign_key="visit.id")
+    params_json: str = Field(default="{}", sa_column=sa.Column(sa.Text, nullable=False))
+    due_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False, index=True))
+    status: str = Field(default="pending", max_length=12, index=True)  # pending|done|cancelled
+    dedupe_key: str = Field(max_length=160, unique=True)
+    claimed_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    done_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    created_at: datetime = _created()
