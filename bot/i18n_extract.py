@@ -325,7 +325,7 @@ def system_pairs(source: str, dicts: Sequence[str] = SYSTEM_DICTS) -> list[tuple
             keys, texts = _context_arg(node.args[0]), _strings(node.args[1])
             if keys and texts and len(keys) == len(texts):
                 out.extend((node.lineno, k, t) for k, t in zip(keys, texts, strict=True))
-    return sorted(out)
+    return sorted(out, key=lambda item: item[0])  # by line; stable within one call
 
 
 def system_texts(source: str, display_path: str, *, budget: int = DEFAULT_SEGMENT_BUDGET,
