@@ -345,7 +345,7 @@ def _too_long(m: Measure, body: str, budget: int) -> str:
         plain = measure("".join(c for c in body if c not in odd)).segments
         if plain <= budget:
             shown = " ".join(f"`{c}`" for c in odd)
-            detail += f"; {shown} force UCS-2: without them it would be {plain}"
+            detail += f"; UCS-2 because of {shown}: without them it would be {plain}"
     return detail
 
 

@@ -140,7 +140,7 @@ _ANSWER_KINDS: dict[str, tuple[PlaceholderKind, str]] = {
 
 
 def _param_kind(name: str) -> tuple[PlaceholderKind, str]:
-    # Parameters are untyped; the naming convention (docs/flows.md) says what they hold.
+    # Parameters are untyped: by convention (docs/translators.md) `_at` names a date and time.
     if name.endswith("_at"):
         return _ANSWER_KINDS["datetime"]
     if name.endswith(("_on", "_date")):

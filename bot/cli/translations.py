@@ -6,6 +6,7 @@ The work is done in `bot.i18n_extract` (what is translatable) and `bot.i18n_cata
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,6 +30,20 @@ _LANGUAGE = click.Choice(SUPPORTED)
 def _flows_default() -> Path:
     here = Path("flows")
     return here if here.is_dir() else ROOT / "flows"
+
+
+def _translations(directory: Path | None) -> Path:
+    """--dir, else $BOT_TRANSLATIONS_DIR, else translations/ here, else the shipped one.
+
+    Found the same way as the flows, so that a copy of the project is never checked or
+    updated against the original's catalogs.
+    """
+    if directory is not None:
+        return directory
+    if os.environ.get("BOT_TRANSLATIONS_DIR"):
+        return translations_dir()
+    here = Path("translations")
+    return here if here.is_dir() else translations_dir()
 
 
 def _common(f: click.decorators.FC) -> click.decorators.FC:
@@ -59,7 +74,7 @@ def _shown(path: Path) -> str:
 @_common
 def extract(flows_dir: Path | None, directory: Path | None) -> None:
     """Write translations/messages.pot from the flows and the bot's own messages."""
-    base = directory or translations_dir()
+    base = _translations(directory)
     sources = _sources(flows_dir)
     pot = base / TEMPLATE_NAME
     written = write_template(sources, pot)
@@ -78,7 +93,7 @@ def update(flows_dir: Path | None, directory: Path | None, languages: Sequence[s
     current are stamped with the source they translate (# translated-from). Without
     --lang, every existing catalog is updated.
     """
-    base = directory or translations_dir()
+    base = _translations(directory)
     sources = _sources(flows_dir)
     write_template(sources, base / TEMPLATE_NAME)
     chosen = list(languages) or [lang for lang in SUPPORTED
@@ -99,7 +114,7 @@ def update(flows_dir: Path | None, directory: Path | None, languages: Sequence[s
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing unless something fails.")
 def compile_(directory: Path | None, languages: Sequence[str], quiet: bool) -> None:
     """Compile each .po catalog to the .mo the bot loads (fuzzy entries are left out)."""
-    base = directory or translations_dir()
+    base = _translations(directory)
     failed = False
     for lang in languages or SUPPORTED:
         po, _ = catalog_paths(lang, base)
@@ -133,7 +148,7 @@ def check(flows_dir: Path | None, directory: Path | None, languages: Sequence[st
     that differ from the source; a translation over the study's SMS segment budget; an
     out-of-date template; missing day and month names. Exits with status 1 if any.
     """
-    base = directory or translations_dir()
+    base = _translations(directory)
     sources = _sources(flows_dir)
     chosen = list(languages) or list(SUPPORTED)
     findings = check_catalogs(base, sources, chosen, rel=Path.cwd())

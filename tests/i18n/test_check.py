@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from click.testing import CliRunner
 
 from bot import i18n
+from bot.cli import main
 from bot.engine.languages import SUPPORTED
 from bot.i18n_catalogs import Finding, check, read_catalog, render, stamp
 
-from .conftest import Project
+from .conftest import ROOT, Project
 
 WELLBEING = "daily_checkin:wellbeing:ask"
 OLD_ASK = ("Hello! How do you feel today? Reply with a number from 0 to 10. "
@@ -143,7 +145,7 @@ def test_a_spanish_translation_over_the_segment_budget(project: Project) -> None
     assert (f.language, f.kind, f.context) == ("es", "too long", "daily_checkin:wellbeing:reprompt")
     # `í` is not in GSM-7: the whole message goes as UCS-2, 67 units per segment.
     assert f.detail.startswith("4 SMS segments (UCS-2, 230 UTF-16 units); the budget is 3")
-    assert "`í` force UCS-2: without them it would be 2" in f.detail
+    assert "UCS-2 because of `í`: without them it would be 2" in f.detail
     result = project.bot("check")
     assert "es: too long: daily_checkin:wellbeing:reprompt" in result.output
     assert "4 SMS segments" in result.output
@@ -233,3 +235,17 @@ def test_only_the_languages_asked_for(project: Project) -> None:
     project.po("fr").unlink()
     result = project.bot("check", "--lang", "es", "--lang", "pt")
     assert result.exit_code == 0 and "2 catalogs" in result.output
+
+
+def test_a_copy_in_the_working_directory_is_used_whole(project: Project,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # flows/ and translations/ are both taken from here: never one from the shipped project.
+    monkeypatch.delenv("BOT_TRANSLATIONS_DIR")
+    monkeypatch.chdir(project.root)
+    project.edit_flow("daily_checkin.yaml", "How do you feel today?", "How are you feeling today?")
+    shipped = (ROOT / "translations" / "fr" / "LC_MESSAGES" / "messages.po").read_bytes()
+    result = CliRunner().invoke(main, ["translations", "update"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("translations/en/LC_MESSAGES/messages.po: updated")
+    assert (ROOT / "translations" / "fr" / "LC_MESSAGES" / "messages.po").read_bytes() == shipped
+    assert "fr: stale" in CliRunner().invoke(main, ["translations", "check"]).output
