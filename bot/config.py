@@ -36,6 +36,17 @@ class Settings:
     #: Key for pseudonyms and hashed phone numbers; must be set in production.
     secret_key: str = "dev-secret-change-me"  # noqa: S105
     max_request_bytes: int = 64 * 1024
+    # Outbound delivery (bot/outbox.py, workers/send.py); docs/operations.md explains them.
+    #: WhatsApp templates for outside the 24 h window: a JSON or YAML file (bot/templates.py).
+    whatsapp_templates: str | None = None
+    #: Twilio's rate class of `sms_from`: long_code | toll_free | short_code.
+    sms_sender_kind: str = "long_code"
+    #: Overrides every sender's rate: units (SMS segments, WhatsApp messages) a second, or "off".
+    send_rate_limit: str | None = None
+    outbox_batch_size: int = 50
+    outbox_send_threads: int = 8
+    #: A claimed row not recorded within this many seconds is presumed lost with its worker.
+    outbox_lease_seconds: int = 120
     testing: bool = False
 
     @classmethod
