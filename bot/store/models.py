@@ -263,3 +263,69 @@ class Nudge(SQLModel, table=True):
     claimed_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
     done_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
     created_at: datetime = _created()
+
+
+class Navigator(SQLModel, table=True):
+    """A nurse navigator (or the study coordinator) who is paged about escalations.
+
+    Staff, not participants: the phone is kept so that an inbound `ACK <code>` can be matched
+    to the person who sent it. `channels` lists where alerts go ("sms,email").
+    """
+
+    __tablename__ = "navigator"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    phone: str | None = Field(default=None, max_length=20, unique=True, index=True)  # E.164
+    email: str | None = Field(default=None, max_length=254)
+    language: str = Field(default="en", max_length=12)
+    channels: str = Field(default="sms", max_length=40)
+    coordinator: bool = Field(default=False)  # the last level of the on-call chain
+    active: bool = Field(default=True)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class OnCallWindow(SQLModel, table=True):
+    """A weekly window in which a navigator is on call, as primary or backup.
+
+    Times are local to `timezone`; an `end` at or before `start` runs past midnight into the
+    next day, and "24:00" means the end of the day.
+    """
+
+    __tablename__ = "oncall_window"
+
+    id: int | None = Field(default=None, primary_key=True)
+    navigator_id: int = Field(foreign_key="navigator.id", index=True)
+    role: str = Field(max_length=10)  # primary | backup
+    days: str = Field(max_length=40)  # "mon,tue,wed,thu,fri"
+    start: str = Field(max_length=5)  # "HH:MM"
+    end: str = Field(max_length=5)  # "HH:MM" or "24:00"
+    timezone: str = Field(default="UTC", max_length=64)
+    created_at: datetime = _created()
+
+
+class EscalationAlert(SQLModel, table=True):
+    """One alert: an escalation, at one level of the chain, to one navigator on one channel.
+
+    The unique constraint is what makes "never two alerts for one level" hold when the
+    periodic check runs twice or a worker dies and the work is done again.
+    """
+
+    __tablename__ = "escalation_alert"
+    __table_args__ = (sa.UniqueConstraint("escalation_id", "level", "navigator_id", "channel"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    escalation_id: int = Field(foreign_key="escalation.id", index=True)
+    level: int
+    navigator_id: int = Field(foreign_key="navigator.id", index=True)
+    channel: str = Field(max_length=10)  # sms | whatsapp | email
+    status: str = Field(default="pending", max_length=12, index=True)  # pending|queued|sent|failed
+    attempts: int = 0
+    due_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), index=True))
+    claimed_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    sent_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    message_id: int | None = Field(default=None, foreign_key="message.id")  # sms / whatsapp
+    last_error: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
