@@ -180,7 +180,7 @@ def _budget_note(budget: int, with_choices: bool) -> str:
 
 
 def _notes(text: str, field_note: str, kinds: dict[str, tuple[PlaceholderKind, str]],
-           budget: int, with_choices: bool, tagged: Sequence[str] = ()) -> tuple[str, ...]:
+           budget: int | None, with_choices: bool, tagged: Sequence[str] = ()) -> tuple[str, ...]:
     notes = [*tagged]
     if field_note:  # "" for a plain message: nothing to explain
         notes.append(field_note)
@@ -189,7 +189,8 @@ def _notes(text: str, field_note: str, kinds: dict[str, tuple[PlaceholderKind, s
     if _REPLY_WORDS.search(text):
         notes.append("Words in capitals are replies the participant types: use words the bot "
                      "understands in your language (translations/words/<lang>.yaml).")
-    notes.append(_budget_note(budget, with_choices))
+    if budget is not None:  # None: part of another message (an option, a word)
+        notes.append(_budget_note(budget, with_choices))
     return tuple(notes)
 
 
@@ -237,7 +238,9 @@ def flow_texts(flow: Flow, display_path: str, *, study_budget: int = DEFAULT_SEG
             tagged = _tagged_comments(lines, text.line, tags) if lines and tags else []
             out.append(SourceText(
                 context=text.context, msgid=text.source, path=display_path, line=text.line,
-                notes=_notes(text.source, note, kinds, budget, bool(joined), tagged),
+                notes=_notes(text.source, note, kinds,
+                             None if ":choice." in text.context else budget, bool(joined),
+                             tagged),
                 budget=budget, kinds=tuple((k, v[0]) for k, v in kinds.items()),
                 choices=joined))
     return out
@@ -338,7 +341,8 @@ def system_texts(source: str, display_path: str, *, budget: int = DEFAULT_SEGMEN
                  for m in PLACEHOLDER_RE.finditer(text)}
         out.append(SourceText(
             context=f"system:{key}", msgid=text, path=display_path, line=line,
-            notes=_notes(text, note, kinds, budget, False), budget=budget,
+            notes=_notes(text, note, kinds, None if key.startswith("word.") else budget, False),
+            budget=budget,
             kinds=tuple((k, v[0]) for k, v in kinds.items())))
     return out
 
