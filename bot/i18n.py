@@ -17,7 +17,6 @@ import gettext
 import hashlib
 import io
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -161,10 +160,6 @@ class CatalogLocalizer:
     def revision(self) -> str:
         return self._revision
 
-    @property
-    def locale(self) -> Locale:
-        return self._locale
-
     def translate(self, context: str, source: str) -> str:
         return self._catalog.pgettext(context, source)
 
@@ -238,7 +233,3 @@ def catalogs(language: str) -> CatalogLocalizer:
     """The engine's `Catalogs` callable."""
     return localizer(language)
 
-
-def languages_with_catalogs(directory: Path | None = None) -> Sequence[str]:
-    base = directory or translations_dir()
-    return [lang for lang in SUPPORTED if catalog_paths(lang, base)[0].exists()]
