@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col, select
 
-from . import audit, consent, logs, participants, system_messages
+from . import audit, consent, logs, nudges, participants, system_messages
 from .config import Settings
 from .engine import runner, understand
 from .engine import session as es
@@ -37,6 +37,7 @@ from .engine.events import (
     FollowUpScheduled,
     KeywordSeen,
     MessageCreated,
+    WaitStarted,
 )
 from .engine.languages import SUPPORTED, primary
 from .engine.localizer import Localizer
@@ -275,14 +276,11 @@ def _apply(step: _Step) -> None:
             _field(event, field_changes, extra_fields)
         elif isinstance(event, EscalationRaised):
             _escalate(db, who, ref, event, now)
-        elif isinstance(event, FollowUpScheduled):
-            # Outbound scheduling is the workers' job; the session state keeps what is due.
-            logs.event(_log, "follow_up_requested", flow=event.flow, step=event.step,
-                       due_at=event.due_at.isoformat(), participant=who.code)
         elif isinstance(event, FlowFailed):
             logs.event(_log, "flow_failed", level=40, flow=ref.flow_id,
                        version=ref.flow_version, step=event.step, reason=event.reason,
                        participant=who.code)
+    _schedule_nudges(step)
     if extra_fields:
         field_changes["fields"] = extra_fields
     wanted_consent = field_changes.pop("consent", None)
@@ -300,6 +298,23 @@ def _apply(step: _Step) -> None:
     # after it, the shorter the time other participants' messages wait for it.
     for answer in answers:
         _record_answer(step, answer, loc, actor)
+
+
+def _schedule_nudges(step: _Step) -> None:
+    """WaitStarted -> re-prompt and give-up nudges, FollowUpScheduled -> a follow-up nudge
+    (bot/nudges.py). Nudges of a wait the run left are marked stale, so no worker job is
+    spent finding out that the question was answered. Before any opt-out of this run, which
+    cancels them with everything else."""
+    if not step.who.may_message:
+        return
+    left = step.before.wait.id if step.before.wait is not None else None
+    if left is not None and step.after.wait is not None and step.after.wait.id == left:
+        left = None
+    if left is None and not any(isinstance(e, (WaitStarted, FollowUpScheduled))
+                                for e in step.events):
+        return
+    nudges.schedule_session(step.db, step.who.id, step.ref.id, step.ref.flow_id, step.events,
+                            step.now, left_wait=left)
 
 
 def _record_answer(step: _Step, event: AnswerRecorded, loc: Localizer, actor: str) -> None:
