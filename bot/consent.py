@@ -59,6 +59,11 @@ def opt_out(db: Session, p: Participant, *, source: str, actor_name: str, now: d
                                        message_id=message_id)
     # Cancel even when already opted out: a nudge may have been queued by a racing worker.
     cancel_pending(db, p.id, now)
+    # Scheduled check-ins, reminders and re-prompts too. Imported here because the nudges
+    # module builds on the conversation shell, which imports this one.
+    from .nudges import cancel_pending_nudges
+
+    cancel_pending_nudges(db, p.id, now)
     return changed
 
 
