@@ -16,6 +16,8 @@ from .options import severity, symptoms
 LANG = "en"
 
 YES_NO = [
+    ("yes, but no headache", True),
+    ("no, I'm ok", False),
     ("yes", True),
     ("Yes I did", True),
     ("YES!!!", True),
@@ -76,6 +78,9 @@ YES_NO_UNCLEAR = [
     "I did my best, I don't know",
     "y n",
     "never mind",
+    "ok, I forgot",  # "ok" opens many replies; "I forgot" is a whole answer
+    "no, yes",
+    "no, I don't know",
 ]
 
 

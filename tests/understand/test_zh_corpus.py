@@ -44,6 +44,11 @@ YES_NO = [
     ("没吃", False),
     ("忘了", False),
     ("没有，忘了", False),
+    # A whole yes or no before the first comma is the answer; "好" after it is "fine".
+    ("没有，都挺好", False),
+    ("没有，一切都好", False),
+    ("有，头疼", True),
+    ("有。头有点疼", True),
     ("不用了", False),
     ("沒有", False),
     ("no", False),
@@ -59,6 +64,8 @@ YES_NO_UNCLEAR = [
     "是不是",
     "我头疼",
     "我有点头疼",  # "有点" is "a bit", not "有" (yes)
+    "是，不是",  # two whole answers that disagree
+    "没有，不知道",
     "",
 ]
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from ..languages import primary
 from .normalize import Tokens, as_written, tokenize
-from .phrases import PhraseTable
+from .phrases import PhraseTable, sub
 from .words import load_words
 
 Answer = Literal["yes", "no", "unsure"]
@@ -46,11 +46,39 @@ def _emoji_votes(text: str) -> set[bool]:
     return {vote for char, vote in _EMOJI.items() if char in text}
 
 
+def _clauses(tokens: Tokens) -> list[Tokens]:
+    cuts = [0, *sorted(tokens.breaks), len(tokens.folded)]
+    return [sub(tokens, lo, hi) for lo, hi in zip(cuts, cuts[1:], strict=False) if hi > lo]
+
+
+def _first_clause(tokens: Tokens, lang: str) -> Answer | None:
+    """The answer of a reply that opens with a yes or no of its own: "没有，都挺好" (no, all
+    fine), "有，头疼" (yes, a headache). Later clauses may hold yes/no words in other senses
+    ("好", good); they overrule the opening only when one is itself a whole answer
+    ("ok, I forgot") or unsure."""
+    anywhere, alone = _tables(lang)
+    first, *rest = _clauses(tokens)
+    opening = alone.whole(first) or anywhere.whole(first)
+    if opening not in ("yes", "no"):
+        return None
+    for clause in rest:
+        whole = alone.whole(clause) or anywhere.whole(clause)
+        if (whole is not None and whole != opening) or any(
+            m.value == "unsure" for m in anywhere.scan(clause)
+        ):
+            return None
+    return opening
+
+
 def _vote(tokens: Tokens, lang: str, *, fallback: bool = False) -> set[Answer]:
     anywhere, alone = _tables(lang)
     whole = alone.whole(tokens)
     if whole is not None:
         return {whole}
+    if tokens.breaks:
+        opening = _first_clause(tokens, lang)
+        if opening is not None:
+            return {opening}
     matches = list(anywhere.scan(tokens))
     # An English answer leads with it ("yes I did", "no, forgot"). Deeper in a reply in
     # another language, "ya" or "no" are ordinary words (Swahili "ya", Portuguese "no").
