@@ -10,10 +10,12 @@ from . import (  # noqa: F401
     emulator,
     flows_check,
     flows_test,
+    outbox,
     participants,
     run,
     simulate,
     translations,
+    worker,
 )
 from .groups import main
 
