@@ -683,4 +683,9 @@ def handle_status(db: Session, update: StatusUpdate, *, now: datetime) -> Status
                 participants.update(db, p, actor=_TWILIO_ACTOR,
                                     action="participant.whatsapp_window",
                                     whatsapp_window_closed=True)
+    if outcome.result == "updated" and update.status in ("failed", "undelivered"):
+        # Retries, WhatsApp fallbacks and final failures are the outbox's business.
+        from . import outbox
+
+        outbox.on_delivery_failure(db, msg, update.error_code, now=now)
     return outcome
