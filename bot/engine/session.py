@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -67,7 +67,12 @@ class Session:
                        self.outcome, self.updated_at)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), default=_default, ensure_ascii=False, sort_keys=True)
+        # The same JSON `dataclasses.asdict` gave, without its deep copy of every value:
+        # json.dumps walks the dicts itself, so a shallow dict of the fields is enough.
+        data = {name: getattr(self, name) for name in _SESSION_FIELDS}
+        if self.wait is not None:
+            data["wait"] = {name: getattr(self.wait, name) for name in _WAIT_FIELDS}
+        return json.dumps(data, default=_default, ensure_ascii=False, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Session:
@@ -82,9 +87,15 @@ class Session:
         return cls(**data)
 
 
+_SESSION_FIELDS = tuple(f.name for f in fields(Session))
+_WAIT_FIELDS = tuple(f.name for f in fields(Wait))
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)  # what asdict did for a dataclass held in a value
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
