@@ -35,7 +35,7 @@ import yaml
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel
 
-from . import consent, conversation, logs
+from . import consent, conversation, logs, outbox
 from .config import Settings
 from .engine import runner
 from .engine import session as es
@@ -51,6 +51,7 @@ from .schedule import (
     parse_hhmm,
     reminder_times,
 )
+from .store.db import session_scope
 from .store.models import Message, Participant
 
 _log = logs.get_logger("nudges")
@@ -295,8 +296,12 @@ class PlanCounts:
     moved: int = 0  # pending rows whose time changed (a new check-in time, new quiet hours)
     revived: int = 0  # cancelled rows made pending again (the participant opted back in)
     errors: int = 0  # participants with a bad zone or time, skipped and logged
+    participants: int = 0  # participants read (check-ins)
+    last_id: int = 0  # the last participant read, where the next page starts
 
     def __iadd__(self, other: PlanCounts) -> PlanCounts:
+        self.participants += other.participants
+        self.last_id = max(self.last_id, other.last_id)
         self.planned += other.planned
         self.added += other.added
         self.moved += other.moved
@@ -343,7 +348,8 @@ def _reconcile(db: Session, rows: Iterable[dict[str, Any]], counts: PlanCounts) 
         if changes:
             conn.execute(
                 sa.update(_N)
-                .where(_N.c.id == sa.bindparam("b_id"), _N.c.status.in_((PENDING, CANCELLED)))
+                .where(_N.c.id == sa.bindparam("b_id"),
+                       sa.or_(_N.c.status == PENDING, _N.c.status == CANCELLED))
                 .values(due_at=sa.bindparam("b_due"), status=PENDING, claimed_at=None,
                         done_at=None), changes)
 
@@ -354,8 +360,10 @@ def _eligible() -> sa.ColumnElement[bool]:
 
 
 def plan_checkins(db: Session, now: datetime, study: StudySchedule,
-                  horizon: timedelta = PLAN_HORIZON) -> PlanCounts:
-    """Plan every daily check-in due in [now, now + horizon) for consenting participants.
+                  horizon: timedelta = PLAN_HORIZON, *, after_id: int = 0,
+                  limit: int | None = None) -> PlanCounts:
+    """Plan every daily check-in due in [now, now + horizon) for consenting participants
+    (those with ids above `after_id`, at most `limit` of them: one page of `plan_all`).
 
     Work is done once per (zone, time) pair: the plan for 100,000 participants is
     mostly the cost of writing it.
@@ -363,9 +371,12 @@ def plan_checkins(db: Session, now: datetime, study: StudySchedule,
     counts = PlanCounts()
     end = now + horizon
     conn = db.connection()
-    people = conn.execution_options(yield_per=CHUNK).execute(
-        sa.select(_P.c.id, _P.c.checkin_time, _P.c.timezone).where(_eligible())
-        .order_by(_P.c.id))
+    query = (sa.select(_P.c.id, _P.c.checkin_time, _P.c.timezone)
+             .where(_eligible(), _P.c.id > after_id).order_by(_P.c.id))
+    if limit is not None:
+        query = query.limit(limit)
+    # Streamed: memory stays flat however many participants a page holds.
+    people = conn.execute(query.execution_options(yield_per=CHUNK))
     # (zone, due) -> (local date, due after quiet hours), shared by everyone on that slot.
     slots: dict[tuple[str, datetime], tuple[date, datetime]] = {}
 
@@ -379,6 +390,8 @@ def plan_checkins(db: Session, now: datetime, study: StudySchedule,
 
     def people_in() -> Iterator[tuple[int, str, str]]:
         for r in people:
+            counts.participants += 1
+            counts.last_id = r.id
             last_zone[0] = r.timezone or "UTC"
             yield r.id, r.checkin_time or study.checkin_time, last_zone[0]
 
@@ -445,6 +458,22 @@ def plan(db: Session, now: datetime, study: StudySchedule,
     return counts
 
 
+def plan_all(database_url: str, now: datetime, study: StudySchedule, *,
+             horizon: timedelta = PLAN_HORIZON, page: int = 10_000) -> PlanCounts:
+    """`plan`, one transaction per page of participants: on SQLite the write lock is held
+    for a page at a time, so inbound messages never wait for a whole study's plan."""
+    total = PlanCounts()
+    while True:
+        with outbox.write_lock(database_url), session_scope(database_url) as db:
+            counts = plan_checkins(db, now, study, horizon, after_id=total.last_id, limit=page)
+        total += counts
+        if counts.participants < page:
+            break
+    with outbox.write_lock(database_url), session_scope(database_url) as db:
+        total += plan_visit_reminders(db, now, study)
+    return total
+
+
 def due_nudges(db: Session, now: datetime, limit: int = 10_000) -> list[tuple[int, datetime]]:
     """(id, due_at) of pending nudges due at `now`, oldest first."""
     rows = db.connection().execute(
@@ -474,10 +503,11 @@ def prune(db: Session, now: datetime, keep: timedelta = KEEP_FINISHED) -> int:
 
 @dataclass(slots=True)
 class Fired:
-    """What firing one nudge did. `message_ids`: outbox rows to dispatch after commit."""
+    """What firing one nudge did. `messages`: (id, due_at) of the outbox rows it made, to
+    dispatch once the transaction has committed."""
 
     outcome: str  # done | stale | skipped | cancelled | failed | postponed | not_due | not_pending
-    message_ids: list[int] = field(default_factory=list)
+    messages: list[tuple[int, datetime]] = field(default_factory=list)
     due_at: datetime | None = None  # the new due time, when postponed
 
 
@@ -520,10 +550,10 @@ def fire(db: Session, nudge_id: int, *, settings: Settings, registry: FlowRegist
 
 
 def _finish(db: Session, nudge: Any, status: str, now: datetime,
-            message_ids: list[int] | None = None) -> Fired:
+            messages: list[tuple[int, datetime]] | None = None) -> Fired:
     db.connection().execute(sa.update(_N).where(_N.c.id == nudge.id)
                             .values(status=status, done_at=now))
-    return Fired(status, message_ids or [])
+    return Fired(status, messages or [])
 
 
 def _postpone(db: Session, nudge: Any, params: dict[str, Any], to: datetime,
@@ -598,10 +628,10 @@ def _fire_start(db: Session, nudge: Any, p: Participant, settings: Settings,
         .values(status=STALE, done_at=now))
     messages = conversation.start_flow(db, p, flow_id, now, _flow_params(params),
                                        settings=settings, registry=registry)
-    ids = _to_outbox(db, messages, zone, study, now)
+    sent = _to_outbox(db, messages, zone, study, now)
     logs.event(_log, "nudge_fired", nudge_id=nudge.id, kind=nudge.kind, flow=flow_id,
-               messages=len(ids), participant=p.code)
-    return _finish(db, nudge, DONE, now, ids)
+               messages=len(sent), participant=p.code)
+    return _finish(db, nudge, DONE, now, sent)
 
 
 def _skip(db: Session, nudge: Any, now: datetime, reason: str) -> Fired:
@@ -641,14 +671,14 @@ def _fire_timeout(db: Session, nudge: Any, p: Participant, settings: Settings,
                               before, after, events, now, delivery, catalogs)
     conversation._apply(step)
     db.flush()
-    ids = _to_outbox(db, step.outbox, zone, study, now)
+    sent = _to_outbox(db, step.outbox, zone, study, now)
     logs.event(_log, "nudge_fired", nudge_id=nudge.id, kind=nudge.kind, flow=row.flow_id,
-               due=params.get("due"), messages=len(ids), participant=p.code)
-    return _finish(db, nudge, DONE, now, ids)
+               due=params.get("due"), messages=len(sent), participant=p.code)
+    return _finish(db, nudge, DONE, now, sent)
 
 
 def _to_outbox(db: Session, messages: Sequence[Message], zone: str, study: StudySchedule,
-               now: datetime) -> list[int]:
+               now: datetime) -> list[tuple[int, datetime]]:
     """Quiet hours on the way out: a message is held until they end, never dropped.
     Safety messages are exempt."""
     for msg in messages:
@@ -657,4 +687,4 @@ def _to_outbox(db: Session, messages: Sequence[Message], zone: str, study: Study
         msg.due_at = defer(msg.due_at or now, zone, study.quiet, urgent=urgent)
         db.add(msg)
     db.flush()
-    return [msg.id for msg in messages if msg.id is not None]
+    return [(msg.id, msg.due_at or now) for msg in messages if msg.id is not None]

@@ -13,8 +13,10 @@ from . import (  # noqa: F401
     outbox,
     participants,
     run,
+    scheduler,
     simulate,
     translations,
+    visits,
     worker,
 )
 from .groups import main
