@@ -398,7 +398,8 @@ def check_language(directory: Path, language: str, sources: Sequence[SourceText]
                                detail + extra if detail else extra.strip(" ()")))
 
         if m is None or not translated(m.string):
-            found("missing")
+            found("missing", "the English catalog is made by `bot translations update`"
+                  if language == SOURCE_LANGUAGE else "")
             continue
         if m.id != src.msgid:
             found("stale", f"translated from an older source \"{_short(str(m.id))}\"; "
