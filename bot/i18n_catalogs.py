@@ -351,9 +351,7 @@ def _too_long(m: Measure, body: str, budget: int) -> str:
 
 @dataclass
 class _Lang:
-    language: str
-    path: Path
-    entries: dict[str, Message]
+    entries: dict[str, Message]  # by msgctxt
 
     def string(self, context: str, source: str) -> str:
         m = self.entries.get(context)
@@ -384,7 +382,7 @@ def check_language(directory: Path, language: str, sources: Sequence[SourceText]
         catalog = read_catalog(po, language)
     except (PoFileError, ValueError, OSError) as exc:
         return [*out, Finding(shown, 0, language, "unreadable", detail=str(exc))]
-    lang = _Lang(language, po, {m.context: m for m in catalog if m.id and m.context})
+    lang = _Lang({m.context: m for m in catalog if m.id and m.context})
     yes_no = [lang.string(f"system:word.{w}", w) for w in ("yes", "no")]
     by_context = {s.context: s for s in sources}
     for src in sources:
