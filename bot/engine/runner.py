@@ -36,6 +36,7 @@ from .localizer import Catalogs, Localizer
 from .session import Participant, Session, Wait
 from .system_texts import SYSTEM_TEXTS, system_context
 from .understand.types import Choice, Keyword
+from .understand.words import choice_synonyms
 
 #: Steps one resume may take without waiting for the participant: a guard against loops.
 MAX_STEPS_PER_RESUME = 100
@@ -361,7 +362,9 @@ class _Run:
         if kind in ("choice", "multi_choice"):
             choices = tuple(Choice(c.value, (c.label.source, self.loc.translate(c.label.context,
                                                                                 c.label.source),
-                                             *c.synonyms)) for c in answer.choices)
+                                             *c.synonyms,
+                                             *choice_synonyms(lang, c.value, self.flow.id,
+                                                              step.id))) for c in answer.choices)
             if kind == "choice":
                 picked = _choice(text, lang, choices)
                 return picked is not None, picked

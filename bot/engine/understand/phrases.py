@@ -121,6 +121,8 @@ class PhraseTable(Generic[V]):
 
     def scan(self, tokens: Tokens) -> Iterator[Match[V]]:
         """Non-overlapping matches, left to right, the longest phrase at each position."""
+        if not self._starts:
+            return
         i, n = 0, len(tokens.folded)
         while i < n:
             found = self._at(tokens, i)

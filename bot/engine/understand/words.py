@@ -44,6 +44,11 @@ class LanguageWords:
     choice_words: tuple[str, ...] = ()
     connectors: tuple[str, ...] = ()
     letters: tuple[str, ...] = ()
+    negations: tuple[str, ...] = ()
+    # Option value ("severe") or one question's option ("flow:step:severe") -> words for it.
+    choice_synonyms: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
     stop: tuple[str, ...] = ()
     stop_phrases: tuple[str, ...] = ()
     start: tuple[str, ...] = ()
@@ -70,6 +75,28 @@ def load_words(lang: str) -> LanguageWords:
 def clear_cache() -> None:
     """Forget loaded files (after editing them, or in tests that change the directory)."""
     _load.cache_clear()
+    _synonyms.cache_clear()
+
+
+def choice_synonyms(lang: str, value: str, flow: str = "", step: str = "") -> tuple[str, ...]:
+    """Words that pick the option ``value`` of question ``flow``:``step``, from ``choice_synonyms``
+    in the words of ``lang`` and then of English.
+
+    An entry for the question itself (``<flow>:<step>:<value>``) replaces the entry shared by
+    every option called ``value``. English counts in every language, as the flows' own synonyms
+    (written in English) do.
+    """
+    return _synonyms(primary(lang), value, flow, step, str(translations_dir()))
+
+
+@lru_cache(maxsize=1024)
+def _synonyms(lang: str, value: str, flow: str, step: str, directory: str) -> tuple[str, ...]:
+    found: list[str] = []
+    for code in dict.fromkeys((lang, "en")):
+        table = _load(code, directory).choice_synonyms
+        own = table.get(f"{flow}:{step}:{value}") if flow and step else None
+        found.extend(own if own is not None else table.get(value, ()))
+    return tuple(dict.fromkeys(found))
 
 
 @lru_cache(maxsize=64)
@@ -111,11 +138,12 @@ _KEYS: dict[str, frozenset[str]] = {
             "choice",
             "keywords",
             "filler",
+            "choice_synonyms",
         }
     ),
     "yes_no": frozenset({"yes_words", "no_words", "yes_alone", "no_alone", "unsure"}),
     "numbers": frozenset({"words", "compounds", "alone", "ignore", "scale"}),
-    "choice": frozenset({"words", "connectors", "letters"}),
+    "choice": frozenset({"words", "connectors", "letters", "negations"}),
     "keywords": frozenset(
         {
             "stop",
@@ -143,6 +171,27 @@ def _section(data: Mapping[str, Any], key: str, path: Path) -> Mapping[str, Any]
         raise WordsError(f"{path}: {key} must be a mapping")
     _check_keys(value, key, path)
     return value
+
+
+def _choice_synonyms(value: Any, path: Path) -> Mapping[str, tuple[str, ...]]:
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, dict):
+        raise WordsError(f"{path}: choice_synonyms must map option values to lists of words")
+    table: dict[str, tuple[str, ...]] = {}
+    for key, words in value.items():
+        # A bare yes/no/on/off key is a boolean in YAML, a bare number an int.
+        if not isinstance(key, str) or not key.strip():
+            raise WordsError(f"{path}: choice_synonyms key {key!r} is not an option value; "
+                             "put it in quotes")
+        parts = [part.strip() for part in key.split(":")]
+        if len(parts) == 3 and parts[2].startswith("choice."):
+            parts[2] = parts[2][len("choice.") :]  # the option's msgctxt in the catalog
+        if len(parts) not in (1, 3) or not all(parts):
+            raise WordsError(f"{path}: choice_synonyms key {key!r}: expected an option value "
+                             "(severe) or <flow>:<step>:<value> (daily_checkin:meds_why:other)")
+        table[":".join(parts)] = _strings(words, f"{path}: choice_synonyms.{key}")
+    return MappingProxyType(table)
 
 
 def _parse(lang: str, data: Mapping[str, Any], path: Path) -> LanguageWords:
@@ -186,6 +235,8 @@ def _parse(lang: str, data: Mapping[str, Any], path: Path) -> LanguageWords:
         choice_words=strings(choice, "choice", "words"),
         connectors=strings(choice, "choice", "connectors"),
         letters=strings(choice, "choice", "letters"),
+        negations=strings(choice, "choice", "negations"),
+        choice_synonyms=_choice_synonyms(data.get("choice_synonyms"), path),
         stop=strings(keywords, "keywords", "stop"),
         stop_phrases=strings(keywords, "keywords", "stop_phrases"),
         start=strings(keywords, "keywords", "start"),
