@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FLOWS = ROOT / "flows"
 SCHEMA: dict[str, Any] = json.loads((FLOWS / "schema.json").read_text(encoding="utf-8"))
 VALIDATOR = Draft202012Validator(SCHEMA)
-SHIPPED = [f for f in sorted(FLOWS.glob("*.yaml")) if f.name != "study.yaml"]
+SHIPPED = [f for f in sorted(FLOWS.glob("*.yaml")) if f.name not in ("study.yaml", "roster.yaml")]
 
 EXAMPLE = """\
     spec: 1

@@ -23,6 +23,7 @@ from .expr import Expr, _compare
 from .flow import AnswerSpec, Flow, Step, Text
 from .loader import ID_RE, _Map, build_flow, flow_files, read_yaml
 from .problems import FlowError, Level, Problem, did_you_mean
+from .roster import ROSTER_FILE, check_folder
 from .segments import measure, non_gsm_chars
 
 STUDY_FILE = "study.yaml"
@@ -33,7 +34,7 @@ BASE_PARTICIPANT_FIELDS = ("code", "language", "timezone", "checkin_time", "firs
 PLACEHOLDER_WIDTH = 10
 STUDY_KEYS = {
     "name", "segment_budget", "participant_fields", "default_language", "languages",
-    "contact", "help", "timezone", "quiet_hours",
+    "contact", "help", "timezone", "quiet_hours", "escalation",
 }
 
 # The placeholders the engine fills (runner._PLACEHOLDER), and anything else in braces,
@@ -653,13 +654,13 @@ def check_paths(paths: Sequence[str | Path]) -> list[Problem]:
         p = Path(raw)
         if not p.exists():
             problems.append(Problem(str(p), 1, None, "no such file or folder", code="not_found"))
-        elif p.is_file() and p.name == STUDY_FILE:
+        elif p.is_file() and p.name in (STUDY_FILE, ROSTER_FILE):
             continue  # read below as the settings of its folder, never as a flow
         else:
             files.extend(flow_files([p]))
     folders = sorted({f.parent for f in files} | {Path(p) for p in paths
                                                   if Path(p).is_dir()})
-    studies_only = any(Path(p).name == STUDY_FILE for p in paths)
+    studies_only = any(Path(p).name in (STUDY_FILE, ROSTER_FILE) for p in paths)
     if not files and not problems and not studies_only:
         problems.append(Problem(", ".join(str(p) for p in paths) or ".", 1, None,
                                 "no flow files found", "flow files end in .yaml",
@@ -671,6 +672,10 @@ def check_paths(paths: Sequence[str | Path]) -> list[Problem]:
         study, study_problems = load_study(folder)
         studies[folder] = study or StudyInfo()
         problems.extend(study_problems)
+    # The escalation policy and on-call roster of each folder checked (bot/engine/roster.py).
+    for folder in sorted({Path(p) for p in paths if Path(p).is_dir()}
+                         | {Path(p).parent for p in paths if Path(p).name == ROSTER_FILE}):
+        problems.extend(check_folder(folder))
 
     loaded = [_load(f) for f in files]
     by_path = {item.path: item for item in loaded}

@@ -609,7 +609,9 @@ def flow_files(paths: list[str | Path]) -> Iterator[Path]:
         p = Path(raw)
         if p.is_dir():
             found = sorted([*p.glob("*.yaml"), *p.glob("*.yml")])
-            yield from (f for f in found if not f.name.startswith("_") and f.name != "study.yaml")
+            # study.yaml holds settings and roster.yaml the on-call roster: neither is a flow.
+            yield from (f for f in found if not f.name.startswith("_")
+                        and f.name not in ("study.yaml", "roster.yaml"))
         else:
             yield p
 
