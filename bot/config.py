@@ -47,6 +47,13 @@ class Settings:
     outbox_send_threads: int = 8
     #: A claimed row not recorded within this many seconds is presumed lost with its worker.
     outbox_lease_seconds: int = 120
+    # Escalation alerts by email (bot/escalation.py); without SMTP_HOST there are none.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "trialbot@localhost"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
     testing: bool = False
 
     @classmethod
