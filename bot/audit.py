@@ -1,32 +1,49 @@
-"""The audit trail: append-only and hash-chained.
+"""The audit trail: append-only and hash-chained, one chain per stream.
 
-Each entry's hash covers its content and the previous entry's hash, so editing or deleting
-any row breaks the chain from that row on; `verify` finds the first break. Writers take a
-lock on the chain head so concurrent writers on several machines still form one chain.
+Each entry's hash covers its content and the previous entry's hash in its stream, so editing
+or deleting any row breaks its chain from that row on; `verify` finds the first break.
 
-Deleting the newest entries leaves a valid, shorter chain, so the `audit_head` row keeps the
-newest hash and the entry count, written in the same transaction as each entry. New entries
-chain onto that head (not onto whatever row is last), so a deleted tail also shows up as a
-break before the next entry. Someone able to rewrite the head, the rows and every hash after
-them is out of reach of any in-database check; export `verify`'s head hash elsewhere for that.
+Streams: `participant:<id>` holds what concerns one participant (their record, consent, the
+answers they give); `system` holds everything else (imports, staff and system actions) and,
+from before streams existed, the one chain all entries used to form. Writers lock only their
+stream's head row, so two participants' messages never wait for each other, while writes to
+one stream stay ordered as before.
+
+A stream's first entry belongs to two chains: it follows the `system` chain (whose next entry
+follows it) and starts its own. So a stream deleted whole, entries and head, still breaks the
+system chain, and an entry cannot be moved to another stream unnoticed.
+
+Deleting a stream's newest entries leaves a valid, shorter chain, so `audit_head` keeps each
+stream's newest hash and entry count, written in the same transaction as each entry; new
+entries chain onto that head (not onto whatever row is last), so a deleted tail also shows up
+as a break before the next entry. Someone able to rewrite heads, rows and every hash after
+them is out of reach of any in-database check; export the fingerprint `verify` prints
+(`head`) elsewhere for that.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlmodel import Session, col
 
 from .store.models import AuditEntry, AuditHead, Participant
-from .store.types import utcnow
+from .store.types import UTCDateTime, utcnow
 
 GENESIS = "0" * 64
-_LOCK_KEY = 0x7A11B07  # PostgreSQL advisory lock id for the chain head
+SYSTEM = "system"
+
+
+def participant_stream(participant_id: Any) -> str:
+    return f"participant:{participant_id}"
 
 
 def _canonical(value: Any) -> str | None:
@@ -43,29 +60,135 @@ def _digest(prev_hash: str, at: datetime, actor: str, action: str, entity: str,
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+# ---- writing ---------------------------------------------------------------------------------
+#
+# Core statements, built once: building ORM objects and flushing them cost more than the SQL.
+
+_E = AuditEntry.__table__  # type: ignore[attr-defined]
+_H = AuditHead.__table__  # type: ignore[attr-defined]
+_AT = UTCDateTime()
+
+#: The stream's head, locked until commit (SQLite's BEGIN IMMEDIATE already serialises).
+_LOCK_HEAD = (sa.select(_H.c.hash, _H.c.entries)
+              .where(_H.c.stream == sa.bindparam("stream")).with_for_update())
+_NEW_ENTRY = sa.insert(_E).returning(_E.c.id)
+_MOVE_HEAD = (sa.update(_H).where(_H.c.stream == sa.bindparam("b_stream"))
+              .values(hash=sa.bindparam("hash"), entries=sa.bindparam("entries"),
+                      updated_at=sa.bindparam("b_at", type_=_AT)))
+#: PostgreSQL: the entry and the head move in one round trip.
+_APPEND_PG = sa.text(
+    "WITH e AS (INSERT INTO audit_entry (stream, at, actor, action, entity, entity_id, "
+    "old_json, new_json, prev_hash, hash) VALUES (:stream, :at, :actor, :action, :entity, "
+    ":entity_id, :old_json, :new_json, :prev_hash, :hash) RETURNING id) "
+    "UPDATE audit_head SET hash = :hash, entries = :entries, updated_at = :at "
+    "WHERE stream = :stream RETURNING (SELECT id FROM e)"
+).bindparams(sa.bindparam("at", type_=_AT))
+
+
+@functools.cache
+def _new_head(dialect: str) -> sa.Insert:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(_H).on_conflict_do_nothing(index_elements=["stream"])
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """The entry just written."""
+
+    id: int
+    stream: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Content:
+    at: datetime
+    actor: str
+    action: str
+    entity: str
+    entity_id: str
+    old_json: str | None
+    new_json: str | None
+
+    def row(self, stream: str, prev: str) -> dict[str, Any]:
+        digest = _digest(prev, self.at, self.actor, self.action, self.entity, self.entity_id,
+                         self.old_json, self.new_json)
+        return {"stream": stream, "at": self.at, "actor": self.actor, "action": self.action,
+                "entity": self.entity, "entity_id": self.entity_id, "old_json": self.old_json,
+                "new_json": self.new_json, "prev_hash": prev, "hash": digest}
+
+
+def _stream_for(entity: str, entity_id: str) -> str:
+    return participant_stream(entity_id) if entity == "participant" else SYSTEM
+
+
 def record(session: Session, *, actor: str, action: str, entity: str, entity_id: Any,
-           old: Any = None, new: Any = None, at: datetime | None = None) -> AuditEntry:
-    """Append one entry in the caller's transaction (it commits with the change it records)."""
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-    head = session.get(AuditHead, 1, populate_existing=True)
-    prev = head.hash if head is not None else GENESIS
-    at = at or utcnow()
-    old_json, new_json = _canonical(old), _canonical(new)
-    entry = AuditEntry(at=at, actor=actor, action=action, entity=entity,
-                       entity_id=str(entity_id), old_json=old_json, new_json=new_json,
-                       prev_hash=prev,
-                       hash=_digest(prev, at, actor, action, entity, str(entity_id),
-                                    old_json, new_json))
-    session.add(entry)
-    if head is None:
-        head = AuditHead(id=1, hash=entry.hash, entries=1, updated_at=at)
-    else:
-        head.hash, head.entries, head.updated_at = entry.hash, head.entries + 1, at
-    session.add(head)
+           old: Any = None, new: Any = None, at: datetime | None = None,
+           stream: str | None = None) -> Recorded:
+    """Append one entry in the caller's transaction (it commits with the change it records).
+
+    `stream`: by default the participant's own stream for entity "participant", else
+    `system`; pass `participant_stream(id)` for other entities about one participant.
+    """
+    # The change being recorded takes its row locks before the chain's (a no-op when the
+    # session holds no pending change): the webhook locks the participant first too, so the
+    # two never wait for each other in opposite orders.
     session.flush()
-    return entry
+    conn = session.connection()
+    entity_id = str(entity_id)
+    stream = stream or _stream_for(entity, entity_id)
+    # Stored as UTC and read back as UTC, so the hash must be of the UTC time.
+    content = _Content((at or utcnow()).astimezone(UTC), actor, action, entity, entity_id,
+                       _canonical(old), _canonical(new))
+    head = conn.execute(_LOCK_HEAD, {"stream": stream}).first()
+    if head is None:
+        if stream != SYSTEM:
+            return _open(conn, stream, content)
+        head = _system_head(conn, content.at)
+    return _append(conn, stream, head[0], int(head[1]), content)
+
+
+def _append(conn: Connection, stream: str, prev: str, count: int,
+            content: _Content) -> Recorded:
+    """Write the entry and move the (locked) head onto it."""
+    values = content.row(stream, prev)
+    if conn.dialect.name == "postgresql":
+        entry_id = conn.execute(_APPEND_PG, {**values, "entries": count + 1}).scalar_one()
+    else:
+        entry_id = conn.execute(_NEW_ENTRY, values).scalar_one()
+        conn.execute(_MOVE_HEAD, {"b_stream": stream, "hash": values["hash"],
+                                  "entries": count + 1, "b_at": content.at})
+    return Recorded(int(entry_id), stream, values["hash"])
+
+
+def _system_head(conn: Connection, at: datetime) -> Any:
+    """The system head, locked; made on the very first entry (racing writers both insert,
+    the constraint keeps one row)."""
+    head = conn.execute(_LOCK_HEAD, {"stream": SYSTEM}).first()
+    if head is None:
+        conn.execute(_new_head(conn.dialect.name), {"stream": SYSTEM, "hash": GENESIS,
+                                                     "entries": 0, "updated_at": at})
+        head = conn.execute(_LOCK_HEAD, {"stream": SYSTEM}).one()
+    return head
+
+
+def _open(conn: Connection, stream: str, content: _Content) -> Recorded:
+    """A stream's first entry: the next link of the system chain and the start of its own."""
+    system = _system_head(conn, content.at)
+    # Holding the system head, look again: whoever opened the stream meanwhile held it too.
+    head = conn.execute(_LOCK_HEAD, {"stream": stream}).first()
+    if head is not None:
+        return _append(conn, stream, head[0], int(head[1]), content)
+    values = content.row(stream, system[0])
+    entry_id = conn.execute(_NEW_ENTRY, values).scalar_one()
+    conn.execute(_MOVE_HEAD, {"b_stream": SYSTEM, "hash": values["hash"],
+                              "entries": int(system[1]) + 1, "b_at": content.at})
+    conn.execute(_new_head(conn.dialect.name), {"stream": stream, "hash": values["hash"],
+                                                "entries": 1, "updated_at": content.at})
+    return Recorded(int(entry_id), stream, values["hash"])
+
+
+# ---- checking --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -74,41 +197,83 @@ class Break:
     message: str
 
 
+@dataclass(slots=True)
+class _Chain:
+    name: str
+    prev: str = GENESIS
+    last_id: int = 0
+    count: int = 0
+
+    def follows(self, entry_id: int, prev_hash: str) -> Break | None:
+        if prev_hash == self.prev:
+            return None
+        where = f"does not follow entry {self.last_id}" if self.last_id else "is not the start"
+        return Break(entry_id, f"entry {entry_id} {where} in stream {self.name}: an entry "
+                     "before it was deleted or changed")
+
+    def advance(self, entry_id: int, digest: str) -> None:
+        self.prev, self.last_id, self.count = digest, entry_id, self.count + 1
+
+
 def verify(session: Session) -> list[Break]:
-    """Walk the chain from the start; report edited, deleted or inserted rows."""
+    """Walk every stream from its start; report edited, deleted or inserted rows."""
+    conn = session.connection()
     breaks: list[Break] = []
-    prev = GENESIS
-    last_id = 0
-    count = 0
-    for entry in session.exec(select(AuditEntry).order_by(AuditEntry.id)):  # type: ignore[arg-type]
-        assert entry.id is not None
-        if entry.prev_hash != prev:
-            breaks.append(Break(entry.id, f"entry {entry.id} does not follow entry {last_id}: "
-                                "an entry before it was deleted or changed"))
-        expected = _digest(entry.prev_hash, entry.at, entry.actor, entry.action, entry.entity,
-                           entry.entity_id, entry.old_json, entry.new_json)
-        if expected != entry.hash:
-            breaks.append(Break(entry.id, f"entry {entry.id} was edited after it was written"))
-        prev = entry.hash
-        last_id = entry.id
-        count += 1
-    head = session.get(AuditHead, 1, populate_existing=True)
-    if head is None:
-        if count:
-            breaks.append(Break(None, "the audit head row is missing"))
-    else:
-        if head.hash != prev:
-            breaks.append(Break(None, f"the newest entry ({last_id or 'none'}) is not the "
-                                "recorded head of the chain: newer entries were deleted"))
-        if head.entries != count:
-            breaks.append(Break(None, f"{count} entries but the head counts {head.entries}: "
-                                "entries were deleted or inserted"))
+    system = _Chain(SYSTEM)
+    chains = {SYSTEM: system}
+    rows = conn.execution_options(yield_per=1000).execute(
+        sa.select(_E.c.id, _E.c.stream, _E.c.at, _E.c.actor, _E.c.action, _E.c.entity,
+                  _E.c.entity_id, _E.c.old_json, _E.c.new_json, _E.c.prev_hash, _E.c.hash)
+        .order_by(_E.c.id))
+    for e in rows:
+        chain = chains.get(e.stream)
+        opening = chain is None
+        if chain is None:  # a stream's first entry follows the system chain
+            chain = chains[e.stream] = _Chain(e.stream)
+        problem = (system if opening else chain).follows(e.id, e.prev_hash)
+        if problem is not None:
+            breaks.append(problem)
+        expected = _digest(e.prev_hash, e.at, e.actor, e.action, e.entity, e.entity_id,
+                           e.old_json, e.new_json)
+        if expected != e.hash:
+            breaks.append(Break(e.id, f"entry {e.id} was edited after it was written"))
+        if opening:
+            system.advance(e.id, e.hash)
+        chain.advance(e.id, e.hash)
+    heads = {h.stream: h for h in conn.execute(sa.select(_H.c.stream, _H.c.hash,
+                                                         _H.c.entries))}
+    for name in sorted({n for n, c in chains.items() if c.count} | heads.keys()):
+        chain = chains.get(name) or _Chain(name)
+        head = heads.get(name)
+        if head is None:
+            breaks.append(Break(None, f"the audit head of stream {name} is missing"))
+            continue
+        if head.hash != chain.prev:
+            breaks.append(Break(None, f"the newest entry of stream {name} "
+                                f"({chain.last_id or 'none'}) is not its recorded head: "
+                                "newer entries were deleted"))
+        if head.entries != chain.count:
+            breaks.append(Break(None, f"stream {name}: {chain.count} entries but the head "
+                                f"counts {head.entries}: entries were deleted or inserted"))
     return breaks
 
 
-def head(session: Session) -> AuditHead | None:
-    """The newest hash and entry count; worth copying off the database now and then."""
-    return session.get(AuditHead, 1)
+@dataclass(frozen=True)
+class Fingerprint:
+    """Every stream's head in one hash: copy it off the database now and then."""
+
+    streams: int
+    hash: str
+
+
+def head(session: Session) -> Fingerprint | None:
+    """The fingerprint of all heads (None before the first entry)."""
+    rows = session.connection().execute(
+        sa.select(_H.c.stream, _H.c.hash, _H.c.entries).order_by(_H.c.stream)).all()
+    if not rows:
+        return None
+    text = "\n".join(f"{r.stream}\x1f{r.hash}\x1f{r.entries}" for r in rows)
+    return Fingerprint(len(rows), hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
 def about(participant: Participant) -> Any:

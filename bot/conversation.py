@@ -294,8 +294,7 @@ def _apply(step: _Step) -> None:
         _flow_consent(db, who, wanted_consent, now, step.delivery.reply_to_id)
     if step.rows:
         db.connection().execute(_NEW_MESSAGES, step.rows)
-    # Last, because the audit chain is one lock for everybody (on PostgreSQL): the less work
-    # after it, the shorter the time other participants' messages wait for it.
+    # Last: the participant's audit stream is locked from here to the commit.
     for answer in answers:
         _record_answer(step, answer, loc, actor)
 
@@ -328,7 +327,7 @@ def _record_answer(step: _Step, event: AnswerRecorded, loc: Localizer, actor: st
         "message_id": step.delivery.reply_to_id, "recorded_at": step.now,
     }).scalar_one()
     audit.record(step.db, actor=actor, action="answer.recorded", entity="answer",
-                 entity_id=answer_id, at=step.now,
+                 entity_id=answer_id, at=step.now, stream=audit.participant_stream(step.who.id),
                  new={"flow_id": ref.flow_id, "flow_version": ref.flow_version,
                       "session_id": ref.id, "step": event.step, "key": event.key,
                       "value": event.value})

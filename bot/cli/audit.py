@@ -22,7 +22,11 @@ def audit_group() -> None:
 @audit_group.command("verify")
 @click.pass_context
 def verify(ctx: click.Context) -> None:
-    """Check that no entry was edited, deleted or inserted (exit 1 if one was)."""
+    """Check that no entry was edited, deleted or inserted (exit 1 if one was).
+
+    Prints a fingerprint of every stream's head: kept somewhere else, it shows later whether
+    the heads themselves were rewritten.
+    """
     settings = open_database(ctx)
     with session_scope(settings.database_url) as s:
         breaks = trail.verify(s)
@@ -34,8 +38,10 @@ def verify(ctx: click.Context) -> None:
             click.echo(f"BROKEN at {where}: {b.message}")
         click.echo(f"{len(breaks)} problems in {count} entries")
         ctx.exit(1)
+    streams = head.streams if head is not None else 0
     click.echo(f"OK: {count} entries, chain intact"
-               + (f" (head {head.hash})" if head is not None else ""))
+               + (f" ({streams} stream{'s' if streams != 1 else ''}, fingerprint {head.hash})"
+                  if head is not None else ""))
 
 
 @audit_group.command("list")

@@ -209,11 +209,16 @@ class UnknownSenderReply(SQLModel, table=True):
 
 
 class AuditEntry(SQLModel, table=True):
-    """Append-only, hash-chained record of every change to participant data and staff action."""
+    """Append-only, hash-chained record of every change to participant data and staff action.
+
+    Entries form one chain per `stream` (bot/audit.py): `participant:<id>` for what concerns
+    one participant, `system` for the rest, so participants' writes do not wait for each other.
+    """
 
     __tablename__ = "audit_entry"
 
     id: int | None = Field(default=None, primary_key=True)
+    stream: str = Field(default="system", max_length=64)
     at: datetime = _created()
     actor: str = Field(max_length=64)  # participant:<code> | staff:<name> | system:<part>
     action: str = Field(max_length=64)
@@ -226,15 +231,16 @@ class AuditEntry(SQLModel, table=True):
 
 
 class AuditHead(SQLModel, table=True):
-    """One row: the newest entry's hash and the number of entries, written with every entry.
+    """One row per stream: its newest entry's hash and its number of entries, written with
+    every entry.
 
-    The chain alone can't show that its newest entries were deleted (what remains is still a
-    valid chain); comparing it with the head can.
+    A chain alone can't show that its newest entries were deleted (what remains is still a
+    valid chain); comparing it with its head can.
     """
 
     __tablename__ = "audit_head"
 
-    id: int = Field(default=1, primary_key=True)
+    stream: str = Field(primary_key=True, max_length=64)
     hash: str = Field(max_length=64)
     entries: int = 0
     updated_at: datetime = _created()

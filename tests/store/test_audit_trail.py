@@ -1,4 +1,8 @@
-"""The audit chain shows edited, deleted and inserted entries, on both databases."""
+"""The audit chains show edited, deleted and inserted entries, on both databases.
+
+`_write` records "thing" entries, which go to the `system` stream; the participant streams
+are tested in test_audit_streams.py.
+"""
 
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ def test_an_intact_chain_verifies(db_url: str, cli: Cli) -> None:
     assert _breaks(db_url) == []
     result = cli("audit", "verify")
     assert result.exit_code == 0
-    assert result.output.startswith("OK: 5 entries, chain intact")
+    assert result.output.startswith("OK: 5 entries, chain intact (1 stream, fingerprint ")
 
 
 def test_an_empty_chain_verifies(db_url: str, cli: Cli) -> None:
@@ -73,8 +77,8 @@ def test_a_deleted_middle_entry_is_found(db_url: str, cli: Cli) -> None:
     assert [b.entry_id for b in breaks] == [4, None]  # 4 no longer follows 2; count is off
     result = cli("audit", "verify")
     assert result.exit_code == 1
-    assert "entry 4 does not follow entry 2" in result.output
-    assert "4 entries but the head counts 5" in result.output
+    assert "entry 4 does not follow entry 2 in stream system" in result.output
+    assert "stream system: 4 entries but the head counts 5" in result.output
 
 
 def test_a_deleted_newest_entry_is_found(db_url: str, cli: Cli) -> None:
@@ -97,7 +101,7 @@ def test_a_deleted_tail_stays_visible_after_new_entries(db_url: str) -> None:
 def test_a_deleted_head_is_found(db_url: str) -> None:
     _write(db_url, 2)
     _sql(db_url, "DELETE FROM audit_head")
-    assert [b.message for b in _breaks(db_url)] == ["the audit head row is missing"]
+    assert [b.message for b in _breaks(db_url)] == ["the audit head of stream system is missing"]
 
 
 def test_an_inserted_entry_is_found(db_url: str) -> None:
@@ -125,7 +129,7 @@ def test_concurrent_writers_form_one_chain(db_url: str) -> None:
     assert errors == []
     assert _breaks(db_url) == []
     with Session(get_engine(db_url)) as s:
-        head = s.get(AuditHead, 1)
+        head = s.get(AuditHead, audit.SYSTEM)
         assert head is not None and head.entries == 100
 
 
