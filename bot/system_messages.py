@@ -24,6 +24,9 @@ SYSTEM_MESSAGES: dict[str, str] = {
     "no_open_question": "Thank you for your message. There is no question waiting for "
                         "an answer right now. Reply HELP if you need help.",
     "language_changed": "OK. From now on we will write to you in this language.",
+    # Sent at once after an urgent symptom or an alarming message (bot/escalation.py).
+    "safety": "If you need help right now, call {emergency} or go to the nearest emergency "
+              "room. We have told your study nurse, who will contact you soon.",
 }
 
 _log = logs.get_logger("i18n")
