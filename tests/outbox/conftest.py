@@ -23,6 +23,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from bot import create_app, participants
 from bot.config import Settings
 from bot.emulator import EmulatorConfig, EmulatorServer, twilio_client
+from bot.emulator import server as emulator_server
 from bot.emulator.control import EmulatorControl
 from bot.store.db import get_engine, session_scope
 from bot.store.models import Message, Participant
@@ -62,7 +63,10 @@ class Emu:
 
 
 @pytest.fixture
-def emu() -> Iterator[Emu]:
+def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emu]:
+    # socketserver's listen backlog of 5 resets connections when 16 sender threads connect
+    # at once (one connection per request): Twilio does not do that to us.
+    monkeypatch.setattr(emulator_server._Server, "request_queue_size", 128)
     config = EmulatorConfig(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, sms_number=SMS_FROM,
                             whatsapp_number=WHATSAPP_FROM, step_delay=0.02,
                             callback_timeout=5.0)
@@ -174,8 +178,13 @@ class Webhook:
 
 @pytest.fixture
 def webhook(ob_settings: Settings) -> Iterator[Webhook]:
-    """The bot's Flask app on a free port: the emulator posts signed status callbacks."""
-    server = make_server("127.0.0.1", 0, create_app(ob_settings), threaded=True)
+    """The bot's Flask app on a free port: the emulator posts signed status callbacks.
+
+    Signatures cover the public URL, so the app is made once the port is known."""
+    apps: list[Any] = []
+    server = make_server("127.0.0.1", 0, lambda env, start: apps[0](env, start), threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    apps.append(create_app(replace(ob_settings, public_base_url=url)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
