@@ -22,7 +22,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from bot import create_app, participants
 from bot.config import Settings
-from bot.emulator import EmulatorConfig, EmulatorServer, twilio_client
+from bot.emulator import EmulatorConfig, EmulatorServer
 from bot.emulator import server as emulator_server
 from bot.emulator.control import EmulatorControl
 from bot.store.db import get_engine, session_scope

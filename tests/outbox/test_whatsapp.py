@@ -118,7 +118,8 @@ def test_a_broken_templates_file_is_refused_at_start(tmp_path: Path, ob_settings
     path.write_text("checkin:\n  en: {content_sid: HX123, variables: {'1': '{diagnosis}'}}\n")
     with pytest.raises(templates.TemplateError, match="content_sid"):
         send.SendContext.create(replace(ob_settings, whatsapp_templates=str(path)), redis)
-    path.write_text(f"checkin:\n  en: {{content_sid: {HX_EN}, variables: {{'1': '{{diagnosis}}'}}}}\n")
+    path.write_text(f"checkin:\n  en: {{content_sid: {HX_EN}, "
+                    "variables: {'1': '{diagnosis}'}}\n")
     with pytest.raises(templates.TemplateError, match="diagnosis"):
         templates.load(path)
 
