@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import json
 import re
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,9 +21,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, SQLModel, select
 
-from . import audit, consent, logs, nudges, participants, system_messages
+from . import audit, consent, escalation, logs, nudges, participants, system_messages
 from .config import Settings
 from .engine import runner, understand
 from .engine import session as es
@@ -54,10 +53,6 @@ _log = logs.get_logger("conversation")
 #: `consent` takes "opted_in" or "opted_out" and is recorded like a keyword (source "flow").
 _COLUMN_FIELDS = ("language", "checkin_time", "timezone", "consent")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-#: Escalation codes are typed by navigators (`ACK E7K2Q`): no 0/O, 1/I/L look-alikes.
-_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-_SEVERITY_RANK = {"routine": 0, "high": 1, "urgent": 2}
-_OPEN_ESCALATION = ("open", "acknowledged")
 
 
 @dataclass(slots=True)
@@ -275,7 +270,7 @@ def _apply(step: _Step) -> None:
         elif isinstance(event, FieldSet):
             _field(event, field_changes, extra_fields)
         elif isinstance(event, EscalationRaised):
-            _escalate(db, who, ref, event, now)
+            _escalate(step, event)
         elif isinstance(event, FlowFailed):
             logs.event(_log, "flow_failed", level=40, flow=ref.flow_id,
                        version=ref.flow_version, step=event.step, reason=event.reason,
@@ -415,38 +410,12 @@ def _field(event: FieldSet, columns: dict[str, Any], extra: dict[str, Any]) -> N
         logs.event(_log, "field_value_refused", level=30, field=name)
 
 
-def _new_code(db: Session) -> str:
-    for _ in range(10):
-        code = "E" + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(4))
-        if db.exec(select(Escalation.id).where(Escalation.code == code)).first() is None:
-            return code
-    return "E" + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(7))
-
-
-def _escalate(db: Session, who: _Who, ref: _SessionRef, event: EscalationRaised,
-              now: datetime) -> Escalation:
-    """One open escalation per participant and reason; a repeat counts on the open one."""
-    existing = db.exec(
-        select(Escalation).where(Escalation.participant_id == who.id,
-                                 Escalation.reason == event.reason,
-                                 col(Escalation.state).in_(_OPEN_ESCALATION))
-        .order_by(col(Escalation.id)).limit(1)).first()
-    if existing is not None:
-        existing.repeats += 1
-        if _SEVERITY_RANK.get(event.severity, 0) > _SEVERITY_RANK.get(existing.severity, 0):
-            existing.severity = event.severity
-        existing.updated_at = now
-        db.add(existing)
-        logs.event(_log, "escalation_repeated", code=existing.code, reason=event.reason,
-                   severity=existing.severity, participant=who.code)
-        return existing
-    esc = Escalation(code=_new_code(db), participant_id=who.id, session_id=ref.id,
-                     flow_id=event.flow, step=event.step, severity=event.severity,
-                     reason=event.reason, next_alert_at=now, created_at=now, updated_at=now)
-    db.add(esc)
-    logs.event(_log, "escalation_raised", code=esc.code, reason=event.reason,
-               severity=event.severity, participant=who.code)
-    return esc
+def _escalate(step: _Step, event: EscalationRaised) -> Escalation:
+    """One open escalation per participant and reason, paged and audited (bot/escalation.py)."""
+    return escalation.raise_escalation(
+        step.db, step.who.load(step.db), severity=event.severity, reason=event.reason,
+        source="flow", settings=step.settings, now=step.now, session_id=step.ref.id,
+        flow_id=event.flow, step=event.step, message_id=step.delivery.reply_to_id)
 
 
 def _save_session(step: _Step) -> None:
@@ -476,6 +445,10 @@ def handle_inbound(db: Session, inbound: Inbound, *, settings: Settings, registr
     conn = db.connection()
     found = conn.execute(_SEEN, {"b_phone": inbound.phone, "b_now": now}).first()
     if found is None:
+        # Nurse navigators text `ACK <code>` from their registered phones.
+        nav = escalation.navigator_reply(db, inbound, settings=settings, now=now)
+        if nav is not None:
+            return Outcome(nav.result, replies=nav.replies)
         return _unknown_sender(db, inbound, settings, now)
     who = _Who(*found)
     msg_id = _insert_ignore(db, "message", {
@@ -493,6 +466,9 @@ def handle_inbound(db: Session, inbound: Inbound, *, settings: Settings, registr
     outcome = Outcome("replied", participant_code=who.code, message_id=msg_id)
     delivery = _Delivery(channel=inbound.channel, sender=inbound.to, outbox=False,
                          kind="reply", reply_to_id=msg_id)
+    # Red flags ("no puedo respirar") escalate in any state, opted out or not.
+    escalation.screen_inbound(db, who.id, inbound.body, who.language, settings=settings,
+                              now=now, message_id=msg_id)
 
     if inbound.opt_out_type:
         consent.apply_advanced_opt_out(db, who.load(db), inbound.opt_out_type, now=now,
