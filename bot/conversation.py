@@ -467,8 +467,8 @@ def handle_inbound(db: Session, inbound: Inbound, *, settings: Settings, registr
     delivery = _Delivery(channel=inbound.channel, sender=inbound.to, outbox=False,
                          kind="reply", reply_to_id=msg_id)
     # Red flags ("no puedo respirar") escalate in any state, opted out or not.
-    escalation.screen_inbound(db, who.id, inbound.body, who.language, settings=settings,
-                              now=now, message_id=msg_id)
+    flagged = escalation.screen_inbound(db, who.id, inbound.body, who.language,
+                                        settings=settings, now=now, message_id=msg_id)
 
     if inbound.opt_out_type:
         consent.apply_advanced_opt_out(db, who.load(db), inbound.opt_out_type, now=now,
@@ -491,6 +491,10 @@ def handle_inbound(db: Session, inbound: Inbound, *, settings: Settings, registr
         if keyword is not None:
             _keyword_reply(db, who, keyword.kind, keyword.language, settings, now, delivery,
                            outcome)
+            return outcome
+        if any(e.severity == "urgent" for e in flagged):
+            # The safety message answers this one; "no question waiting" would not.
+            outcome.result = "red_flag"
             return outcome
         text = system_messages.text("no_open_question", who.language, settings.default_language)
         _system_reply(db, who, text, now, delivery)
