@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -83,6 +83,13 @@ def load_flags(lang: str) -> LanguageFlags:
     return _load(primary(lang), str(translations_dir()))
 
 
+def warm_up(langs: Iterable[str] = SUPPORTED) -> None:
+    """Build the tables now (tens of milliseconds each), not in a participant's request."""
+    for lang in langs:
+        _table(primary(lang))
+        _cues(primary(lang))
+
+
 def clear_cache() -> None:
     _load.cache_clear()
     _table.cache_clear()
@@ -100,7 +107,8 @@ def _load(lang: str, directory: str) -> LanguageFlags:
     if not lang or not path.is_file():
         raise RedFlagsError(f"no red-flag phrases for language {lang!r}: expected {path}")
     with path.open(encoding="utf-8") as fh:
-        data: Any = yaml.safe_load(fh)
+        # libyaml's safe loader when present: the nine files load in a tenth of the time.
+        data: Any = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
     return parse_flags(lang, data, str(path))
 
 
