@@ -178,6 +178,9 @@ OWN_WORDS = [
     ("zh", TIME, "８：３０", "morning"),  # full-width digits
     ("ar", TIME, "٦:٣٠", "evening"),
     ("vi", TIME, "12:30", "midday"),
+    ("vi", TIME, "8g30", "morning"),
+    ("vi", TIME, "6 giờ 30 tối", "evening"),
+    ("zh", TIME, "8点30", "morning"),
 ]
 
 

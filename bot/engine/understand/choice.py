@@ -39,6 +39,9 @@ _FUZZY_MARGIN = 10.0  # the best option must beat the next one by this much
 _FUZZY_MIN_LENGTH = 4  # shorter replies have too few letters to judge a typo
 # A negation reaches a label this many words on ("não foi grave", "没有那么严重").
 _NEGATION_REACH = 2
+# Between hours and minutes, folded: "18h30", Creole "6è30", Vietnamese "8g30" / "8 giờ 30",
+# Chinese "8点30". A colon or a dot leaves no token.
+_HOUR_MARKS = frozenset({"h", "e", "g", "gio", "点"})
 # Clock-time markers after the minutes: "6:30 pm", "6:30 p. m.".
 _AM = (("am",), ("a", "m"))
 _PM = (("pm",), ("p", "m"))
@@ -126,7 +129,7 @@ def _clock_times(tokens: Tokens) -> list[tuple[int, int, int, int, bool]]:
     folded, n, i = tokens.folded, len(tokens.folded), 0
     while i < n:
         j = i + 1
-        if j < n and folded[j] in ("h", "e"):
+        if j < n and folded[j] in _HOUR_MARKS:
             j += 1
         if not (
             folded[i].isdigit()
