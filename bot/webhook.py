@@ -15,10 +15,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
+import sqlalchemy as sa
 from flask import Blueprint, Response, abort, current_app, g, request
+from sqlmodel import Session
 from twilio.request_validator import SIGNATURE_SETTINGS_HEADER
 from werkzeug.datastructures import MultiDict
 
@@ -125,6 +127,25 @@ def _lock_path(url: str) -> str:
     return db_path + ".write-lock"
 
 
+_T = TypeVar("_T")
+
+
+def _transaction(url: str, work: Callable[[Session], _T]) -> _T:
+    """`work` in one transaction, behind the SQLite writer lock; run again, once, when the
+    database connection turned out to be dead. Pooled connections are not tested before
+    every request (bot/store/db.py), and a transaction on a dead connection stored nothing
+    (unless it died during the commit itself: then the retry finds a duplicate)."""
+    for attempt in range(2):
+        try:
+            with _one_writer(url), session_scope(url) as db:
+                return work(db)
+        except sa.exc.DBAPIError as exc:
+            if attempt or not exc.connection_invalidated:
+                raise
+            logs.event(_log, "database_reconnect", level=30)
+    raise AssertionError("not reached")
+
+
 def _state() -> BotState:
     state: BotState = current_app.extensions["trialbot"]
     return state
@@ -160,12 +181,15 @@ def messages() -> Response:
     except Malformed as exc:
         logs.event(_log, "inbound_malformed", level=30, reason=exc.reason)
         return _xml(EMPTY_TWIML, 400)
-    with _one_writer(state.settings.database_url), \
-            session_scope(state.settings.database_url) as db:
+
+    def handle(db: Session) -> conversation.Outcome:
         outcome = conversation.handle_inbound(db, inbound, settings=state.settings,
                                               registry=state.registry, now=utcnow())
         if outcome.result == "duplicate":
             db.rollback()
+        return outcome
+
+    outcome = _transaction(state.settings.database_url, handle)
     logs.event(_log, f"inbound_{outcome.result}", sid=inbound.sid, channel=inbound.channel,
                phone=mask_phone(inbound.phone), participant=outcome.participant_code,
                replies=len(outcome.replies), ms=_elapsed_ms())
@@ -181,9 +205,8 @@ def status() -> Response:
     except Malformed as exc:
         logs.event(_log, "status_malformed", level=30, reason=exc.reason)
         return Response(status=400)
-    with _one_writer(state.settings.database_url), \
-            session_scope(state.settings.database_url) as db:
-        result = conversation.handle_status(db, update, now=utcnow())
+    result = _transaction(state.settings.database_url,
+                          lambda db: conversation.handle_status(db, update, now=utcnow()))
     level = 30 if result.result == "unknown_sid" else 20
     logs.event(_log, f"status_{result.result}", level=level, sid=update.sid,
                status=update.status, error_code=update.error_code,
