@@ -39,7 +39,7 @@ BASE = "https://bench.example.org"
 TOKEN = "be0c4b1e2f3a4d5c6b7a8f9e0d1c2b3a"  # noqa: S105 - a throwaway token for the run
 PATH = "/twilio/messages"
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-PG_DB = "bench_webhook"
+PG_DB = os.environ.get("BENCH_PG_DB", "bench_webhook")
 
 #: What participants send, per language: the check-in's three answers, then chatter that finds
 #: no open question (the lighter path, as after a finished check-in).
@@ -187,9 +187,15 @@ function setup(thread)
   created = created + 1
 end
 
+-- Where this slice starts in the list (`wrk ... -- <offset>`), so slices never resend.
+local offset = 0
+function init(args)
+  offset = tonumber(args[1]) or 0
+end
+
 local counter = 0
 function request()
-  local i = tid + counter * nthreads + 1
+  local i = offset + tid + counter * nthreads + 1
   counter = counter + 1
   if i > #reqs then i = ((i - 1) % #reqs) + 1 end
   return reqs[i]
@@ -239,16 +245,35 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def drive(name: str, port: int, lua: Path, args: argparse.Namespace) -> Result:
+@dataclass
+class Slice:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def drive(port: int, lua: Path, offset: int, args: argparse.Namespace) -> Slice:
     cmd = ["wrk", "-t", str(args.wrk_threads), "-c", str(args.connections), "-d",
-           f"{args.duration}s", "--timeout", "10s", "-s", str(lua), f"http://127.0.0.1:{port}"]
+           f"{args.duration}s", "--timeout", "10s", "-s", str(lua), f"http://127.0.0.1:{port}",
+           "--", str(offset)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout  # noqa: S603
     line = next(x for x in out.splitlines() if x.startswith("RESULT "))
     data: dict[str, Any] = json.loads(line[len("RESULT "):])
     errors = sum(data[k] for k in ("connect", "read", "write", "status", "timeout"))
-    return Result(name, data["requests"], data["requests"] / (data["duration_us"] / 1e6),
-                  data["p50_us"] / 1000, data["p99_us"] / 1000, errors,
-                  data["requests"] > data["unique"])
+    return Slice(data["requests"], data["duration_us"] / 1e6, data["p50_us"] / 1000,
+                 data["p99_us"] / 1000, errors)
+
+
+def combine(name: str, slices: list[Slice], unique: int, sent: int) -> Result:
+    """All slices of one endpoint: throughput over their total time; the worst slice's p99
+    and the median slice's p50 (wrk reports percentiles per run, not their samples)."""
+    requests = sum(x.requests for x in slices)
+    p50s = sorted(x.p50_ms for x in slices)
+    return Result(name, requests, requests / sum(x.seconds for x in slices),
+                  p50s[len(p50s) // 2], max(x.p99_ms for x in slices),
+                  sum(x.errors for x in slices), sent > unique)
 
 
 def bench_database(kind: str, args: argparse.Namespace, workdir: Path) -> list[Result]:
@@ -268,21 +293,37 @@ def bench_database(kind: str, args: argparse.Namespace, workdir: Path) -> list[R
     env = {"DATABASE_URL": url, "REDIS_URL": args.redis_url, "TWILIO_AUTH_TOKEN": TOKEN,
            "PUBLIC_BASE_URL": BASE, "FLOWS_DIR": str(ROOT / "flows"),
            "SECRET_KEY": "bench-secret", "PYTHONPATH": str(ROOT)}
-    results = []
-    proc = serve("bot:create_app()", ROOT, port, args, env, workdir / f"{kind}-app.log")
+    # Both servers run the whole time (an idle sync worker costs nothing) and wrk drives them
+    # in turns, so a change in the machine's other load hits both alike.
+    app = serve("bot:create_app()", ROOT, port, args, env, workdir / f"{kind}-app.log")
     try:
-        results.append(drive(f"webhook/{kind}", port, lua, args))
-    finally:
-        stop(proc)
-    proc = serve("bare:create_app()", HERE, bare_port, args, env, workdir / f"{kind}-bare.log")
+        bare = serve("bare:create_app()", HERE, bare_port, args, env,
+                     workdir / f"{kind}-bare.log")
+    except BaseException:
+        stop(app)
+        raise
+    full_slices: list[Slice] = []
+    bare_slices: list[Slice] = []
+    offset = 0
     try:
-        results.append(drive(f"bare/{kind}", bare_port, bare_lua, args))
+        for n in range(args.slices):
+            full_slices.append(drive(port, lua, offset, args))
+            bare_slices.append(drive(bare_port, bare_lua, offset, args))
+            # Requests still in flight when wrk stopped may have reached the app: skip them.
+            offset += full_slices[-1].requests + 2 * args.connections
+            f, b = full_slices[-1], bare_slices[-1]
+            print(f"   slice {n + 1}: webhook {f.requests / f.seconds:.0f} req/s "
+                  f"(p99 {f.p99_ms:.1f} ms), bare {b.requests / b.seconds:.0f} req/s "
+                  f"(p99 {b.p99_ms:.1f} ms)", flush=True)
     finally:
-        stop(proc)
+        stop(app)
+        stop(bare)
+    results = [combine(f"webhook/{kind}", full_slices, len(requests), offset),
+               combine(f"bare/{kind}", bare_slices, len(requests), offset)]
     stored = check_database(url)
     sent = results[0].requests
     ok = stored["inbound"] == stored["distinct_sids"] and (
-        results[0].wrapped or stored["inbound"] >= sent - args.connections)
+        results[0].wrapped or stored["inbound"] >= sent - args.connections * args.slices)
     print(f"   stored: {stored} (wrk counted {sent}; "
           f"{'consistent' if ok else 'MISMATCH'})", flush=True)
     return results
@@ -293,7 +334,9 @@ def main() -> None:
     parser.add_argument("--databases", default="postgresql,sqlite")
     parser.add_argument("--participants", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=6, help="messages per participant")
-    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per slice")
+    parser.add_argument("--slices", type=int, default=3,
+                        help="turns of webhook then bare, each --duration long")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=4)
@@ -308,7 +351,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-webhook-"))
     print(f"work directory: {workdir}; gunicorn {args.workers} x {args.worker_class} "
           f"(threads {args.threads}); wrk -t{args.wrk_threads} -c{args.connections} "
-          f"-d{args.duration}s; {os.cpu_count()} CPUs", flush=True)
+          f"-d{args.duration}s x {args.slices} slices; {os.cpu_count()} CPUs", flush=True)
     results: list[Result] = []
     try:
         for kind in [k.strip() for k in args.databases.split(",") if k.strip()]:
