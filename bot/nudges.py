@@ -22,9 +22,11 @@ is postponed rather than dropped (see docs/scheduling.md for the rules).
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -32,7 +34,6 @@ from typing import Any
 
 import sqlalchemy as sa
 import yaml
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel
 
 from . import consent, conversation, logs, outbox
@@ -207,20 +208,77 @@ def _row(*, participant_id: int, kind: str, due_at: datetime, dedupe_key: str, n
          ) -> dict[str, Any]:
     return {"participant_id": participant_id, "kind": kind, "flow_id": flow_id,
             "session_id": session_id, "wait_id": wait_id, "visit_id": visit_id,
-            "params_json": json.dumps(dict(params or {}), sort_keys=True),
+            "params_json": json.dumps(dict(params), sort_keys=True) if params else "{}",
             "due_at": due_at, "status": PENDING, "dedupe_key": dedupe_key,
             "claimed_at": None, "done_at": None, "created_at": now}
 
 
+#: The columns a planned row sets (the others keep their defaults, NULL), with their
+#: PostgreSQL types for the array form of the insert.
+_COLUMNS = (("participant_id", "int"), ("kind", "text"), ("flow_id", "text"),
+            ("session_id", "text"), ("wait_id", "text"), ("visit_id", "int"),
+            ("params_json", "text"), ("due_at", "timestamptz"), ("status", "text"),
+            ("dedupe_key", "text"), ("created_at", "timestamptz"))
+_NAMES = tuple(name for name, _type in _COLUMNS)
+_pick = operator.itemgetter(*_NAMES)
+_TIME_AT = (_NAMES.index("due_at"), _NAMES.index("created_at"))
+# Built from the constants above only. PostgreSQL gets one array per column (one statement
+# and one round trip per chunk); SQLite, in process, takes executemany as well.
+_INSERT_PG = (f"INSERT INTO nudge ({', '.join(_NAMES)}) "  # noqa: S608
+              f"SELECT * FROM unnest({', '.join(f'%b::{t}[]' for _n, t in _COLUMNS)}) "
+              "ON CONFLICT (dedupe_key) DO NOTHING")
+_INSERT_SQLITE = (f"INSERT INTO nudge ({', '.join(_NAMES)}) "  # noqa: S608
+                  f"VALUES ({', '.join('?' * len(_NAMES))}) ON CONFLICT (dedupe_key) DO NOTHING")
+_FIND = "SELECT id, dedupe_key, due_at, status FROM nudge WHERE dedupe_key"
+
+
+@functools.lru_cache(maxsize=65536)  # a plan has few distinct times: one per slot and day
+def _driver_time(dialect: str, when: datetime) -> Any:
+    """A time as the database driver takes it. For SQLite, SQLAlchemy's own DATETIME
+    storage format (naive UTC), so SQL comparisons and reads through the models agree."""
+    if dialect == "sqlite":
+        return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return when
+
+
 def _insert_ignore(db: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert rows whose dedupe key is new; the unique constraint decides, so two planners
-    racing each other cannot both get a row in, and nothing aborts the transaction."""
+    racing each other cannot both get a row in, and nothing aborts the transaction.
+
+    Rows go to the driver as plain values: SQLAlchemy's per-value type processing, and
+    on PostgreSQL one statement per row, were most of the cost of planning 100,000
+    participants' check-ins.
+    """
     if not rows:
         return
     conn = db.connection()
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(_N).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    conn.execute(stmt, [dict(r) for r in rows])
+    dialect = conn.dialect.name
+    values = []
+    for r in rows:
+        row = list(_pick(r))
+        for i in _TIME_AT:
+            row[i] = _driver_time(dialect, row[i])
+        values.append(row)
+    if dialect == "postgresql":
+        columns = tuple(list(column) for column in zip(*values, strict=True))
+        # %b: psycopg's binary format; its text form quotes every array element with a
+        # regex. On the driver's own cursor, as SQLAlchemy would pass %b through as text.
+        raw: Any = conn.connection.dbapi_connection
+        with raw.cursor() as cur:
+            cur.execute(_INSERT_PG, columns)
+    else:
+        conn.exec_driver_sql(_INSERT_SQLITE, [tuple(v) for v in values])
+
+
+def _find(db: Session, keys: Sequence[str]) -> list[Any]:
+    """(id, key, due_at as the driver returns it, status) of the rows with these keys."""
+    conn = db.connection()
+    if conn.dialect.name == "postgresql":
+        result = conn.exec_driver_sql(f"{_FIND} = ANY(%s)", (list(keys),))
+    else:
+        marks = ", ".join("?" * len(keys))
+        result = conn.exec_driver_sql(f"{_FIND} IN ({marks})", tuple(keys))
+    return list(result)
 
 
 # ---- from the conversation shell ------------------------------------------------------------
@@ -310,8 +368,12 @@ class PlanCounts:
         return self
 
 
-def _chunks(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    chunk: list[dict[str, Any]] = []
+#: What a plan asks for: (dedupe key, due time, what `build` needs to make the row).
+_Wanted = tuple[str, datetime, Any]
+
+
+def _chunks(items: Iterable[_Wanted], size: int) -> Iterator[list[_Wanted]]:
+    chunk: list[_Wanted] = []
     for item in items:
         chunk.append(item)
         if len(chunk) >= size:
@@ -321,27 +383,33 @@ def _chunks(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[st
         yield chunk
 
 
-def _reconcile(db: Session, rows: Iterable[dict[str, Any]], counts: PlanCounts) -> None:
-    """Make the table hold `rows`: insert new keys, move pending rows whose time changed,
-    revive cancelled ones. Done, stale and skipped rows are history and stay as they are."""
+def _reconcile(db: Session, wanted: Iterable[_Wanted],
+               build: Callable[[str, datetime, Any], dict[str, Any]],
+               counts: PlanCounts) -> None:
+    """Make the table hold what is wanted: insert new keys, move pending rows whose time
+    changed, revive cancelled ones. Done, stale and skipped rows are history and stay.
+
+    Rows are only built for new keys: on most passes everything is planned already, and
+    the pass is then a read of keys and times.
+    """
     conn = db.connection()
-    lookup = (sa.select(_N.c.id, _N.c.dedupe_key, _N.c.due_at, _N.c.status)
-              .where(_N.c.dedupe_key.in_(sa.bindparam("keys", expanding=True))))
-    for chunk in _chunks(rows, CHUNK):
+    dialect = conn.dialect.name
+    for chunk in _chunks(wanted, CHUNK):
         counts.planned += len(chunk)
-        found = {r.dedupe_key: r for r in conn.execute(
-            lookup, {"keys": [row["dedupe_key"] for row in chunk]})}
+        # Read as the driver returns it (times too): no per-value processing, see above.
+        found = {key: (nid, due, status) for nid, key, due, status
+                 in _find(db, [key for key, _due, _extra in chunk])}
         new: list[dict[str, Any]] = []
         changes: list[dict[str, Any]] = []
-        for row in chunk:
-            old = found.get(row["dedupe_key"])
+        for key, due, extra in chunk:
+            old = found.get(key)
             if old is None:
-                new.append(row)
-            elif old.status == CANCELLED:
-                changes.append({"b_id": old.id, "b_due": row["due_at"]})
+                new.append(build(key, due, extra))
+            elif old[2] == CANCELLED:
+                changes.append({"b_id": old[0], "b_due": due})
                 counts.revived += 1
-            elif old.status == PENDING and old.due_at != row["due_at"]:
-                changes.append({"b_id": old.id, "b_due": row["due_at"]})
+            elif old[2] == PENDING and old[1] != _driver_time(dialect, due):
+                changes.append({"b_id": old[0], "b_due": due})
                 counts.moved += 1
         _insert_ignore(db, new)
         counts.added += len(new)
@@ -359,55 +427,62 @@ def _eligible() -> sa.ColumnElement[bool]:
                    _P.c.phone.is_not(None))
 
 
+#: (zone, "HH:MM") -> the check-ins of that slot in the planning window, as
+#: (local date, due after quiet hours); or the error that zone or time gives.
+Slots = dict[tuple[str, str], "tuple[tuple[str, datetime], ...] | ScheduleError"]
+
+
+def _slot(zone: str, hhmm: str, now: datetime, end: datetime,
+          study: StudySchedule) -> tuple[tuple[str, datetime], ...] | ScheduleError:
+    try:
+        tz = as_zone(zone)
+        return tuple((due.astimezone(tz).date().isoformat(), defer(due, tz, study.quiet))
+                     for _one, due in daily_plan([(0, hhmm, zone)], now, end))
+    except ScheduleError as exc:
+        return exc
+
+
 def plan_checkins(db: Session, now: datetime, study: StudySchedule,
                   horizon: timedelta = PLAN_HORIZON, *, after_id: int = 0,
-                  limit: int | None = None) -> PlanCounts:
+                  limit: int | None = None, slots: Slots | None = None) -> PlanCounts:
     """Plan every daily check-in due in [now, now + horizon) for consenting participants
     (those with ids above `after_id`, at most `limit` of them: one page of `plan_all`).
 
-    Work is done once per (zone, time) pair: the plan for 100,000 participants is
-    mostly the cost of writing it.
+    The times are worked out once per (zone, check-in time) and shared through `slots`
+    (across pages too): for 100,000 participants the plan is mostly reading and writing.
     """
     counts = PlanCounts()
     end = now + horizon
-    conn = db.connection()
+    slots = {} if slots is None else slots
     query = (sa.select(_P.c.id, _P.c.checkin_time, _P.c.timezone)
              .where(_eligible(), _P.c.id > after_id).order_by(_P.c.id))
     if limit is not None:
         query = query.limit(limit)
     # Streamed: memory stays flat however many participants a page holds.
-    people = conn.execute(query.execution_options(yield_per=CHUNK))
-    # (zone, due) -> (local date, due after quiet hours), shared by everyone on that slot.
-    slots: dict[tuple[str, datetime], tuple[date, datetime]] = {}
+    people = db.connection().execute(query.execution_options(yield_per=CHUNK))
 
-    def bad(pid: int, exc: ScheduleError) -> None:
-        counts.errors += 1
-        logs.event(_log, "checkin_not_planned", level=30, participant_id=pid, problem=str(exc))
-
-    # daily_plan yields ids; it finishes one participant before reading the next, so the
-    # zone of the participant read last is the zone of every due it yields.
-    last_zone = ["UTC"]
-
-    def people_in() -> Iterator[tuple[int, str, str]]:
-        for r in people:
+    def wanted() -> Iterator[_Wanted]:
+        default = study.checkin_time
+        for pid, hhmm, zone in people:
             counts.participants += 1
-            counts.last_id = r.id
-            last_zone[0] = r.timezone or "UTC"
-            yield r.id, r.checkin_time or study.checkin_time, last_zone[0]
+            counts.last_id = pid
+            key = (zone or "UTC", hhmm or default)
+            dues = slots.get(key)
+            if dues is None:
+                dues = slots[key] = _slot(key[0], key[1], now, end, study)
+            if isinstance(dues, ScheduleError):
+                counts.errors += 1
+                logs.event(_log, "checkin_not_planned", level=30, participant_id=pid,
+                           problem=str(dues))
+                continue
+            for day, due in dues:
+                yield f"checkin:{pid}:{day}", due, pid
 
-    def wanted() -> Iterator[dict[str, Any]]:
-        for pid, due in daily_plan(people_in(), now, end, on_error=bad):
-            zone = last_zone[0]
-            slot = slots.get((zone, due))
-            if slot is None:
-                tz = as_zone(zone)
-                slot = (due.astimezone(tz).date(), defer(due, tz, study.quiet))
-                slots[(zone, due)] = slot
-            yield _row(participant_id=pid, kind="checkin", due_at=slot[1],
-                       dedupe_key=checkin_key(pid, slot[0]), now=now,
-                       flow_id=study.checkin_flow)
+    def build(key: str, due: datetime, pid: Any) -> dict[str, Any]:
+        return _row(participant_id=pid, kind="checkin", due_at=due, dedupe_key=key, now=now,
+                    flow_id=study.checkin_flow)
 
-    _reconcile(db, wanted(), counts)
+    _reconcile(db, wanted(), build, counts)
     return counts
 
 
@@ -436,17 +511,20 @@ def plan_visit_reminders(db: Session, now: datetime, study: StudySchedule,
         query = query.where(_V.c.id.in_(list(visit_ids)))
     visits = db.connection().execute(query).all()
 
-    def wanted() -> Iterator[dict[str, Any]]:
+    def wanted() -> Iterator[_Wanted]:
         for v in visits:
             try:
-                yield from visit_reminder_rows(v.id, v.participant_id, v.scheduled_at,
-                                               v.timezone or "UTC", study, now)
+                rows = visit_reminder_rows(v.id, v.participant_id, v.scheduled_at,
+                                           v.timezone or "UTC", study, now)
             except ScheduleError as exc:
                 counts.errors += 1
                 logs.event(_log, "visit_reminders_not_planned", level=30, visit_id=v.id,
                            problem=str(exc))
+                continue
+            for row in rows:
+                yield row["dedupe_key"], row["due_at"], row
 
-    _reconcile(db, wanted(), counts)
+    _reconcile(db, wanted(), lambda _key, _due, row: dict(row), counts)
     return counts
 
 
@@ -463,9 +541,11 @@ def plan_all(database_url: str, now: datetime, study: StudySchedule, *,
     """`plan`, one transaction per page of participants: on SQLite the write lock is held
     for a page at a time, so inbound messages never wait for a whole study's plan."""
     total = PlanCounts()
+    slots: Slots = {}
     while True:
         with outbox.write_lock(database_url), session_scope(database_url) as db:
-            counts = plan_checkins(db, now, study, horizon, after_id=total.last_id, limit=page)
+            counts = plan_checkins(db, now, study, horizon, after_id=total.last_id, limit=page,
+                                   slots=slots)
         total += counts
         if counts.participants < page:
             break
