@@ -67,20 +67,20 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=0, help="print the top N functions")
     args = parser.parse_args()
 
-    import logging
     import os
 
-    from bot import create_app
+    from bot import create_app, logs
     from bot.config import Settings
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     url = run.fresh_database(args.database, workdir)
     people = run.enrol(url, args.participants)
     settings = Settings(database_url=url, redis_url=os.environ.get(
-        "REDIS_URL", "redis://127.0.0.1:6379/11"), twilio_auth_token=run.TOKEN,
+        "REDIS_URL", "redis://127.0.0.1:6379/13"), twilio_auth_token=run.TOKEN,
         public_base_url=run.BASE, flows_dir=str(run.ROOT / "flows"), secret_key="bench")
+    # Log lines are formatted as in production, and thrown away.
+    logs.configure(open(os.devnull, "w"))  # noqa: SIM115
     app = create_app(settings)
-    logging.getLogger("bot").handlers[0].setStream(open(os.devnull, "w"))  # noqa: SIM115
     client = app.test_client()
     reqs = requests_for(people, args.requests + 50)
     loop(client, reqs[:50])  # warm up: connections, caches
