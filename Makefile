@@ -19,7 +19,7 @@ catalogs: $(STAMP)
 	@$(BIN)/bot translations compile --quiet 2>/dev/null || true
 
 run: setup
-	$(BIN)/bot run
+	$(BIN)/bot run $(RUN_ARGS)
 
 test: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
