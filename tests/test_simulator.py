@@ -143,8 +143,9 @@ def test_simulate_cli_needs_the_flow_params(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "--param visit_at=" in result.output
 
 
-def test_bot_run_reads_stdin_when_it_is_not_a_terminal() -> None:
-    result = CliRunner().invoke(main, ["run"], input="8\n/quit\n")
+def test_bot_simulate_reads_stdin_when_it_is_not_a_terminal() -> None:
+    result = CliRunner().invoke(main, ["simulate", "--flow", "daily_checkin",
+                                       "--flows-dir", str(ROOT / "flows")], input="8\n/quit\n")
     assert result.exit_code == 0, result.output
     assert "bot> Hello! How do you feel today?" in result.output
     assert "you> 8" in result.output

@@ -133,3 +133,29 @@ def test_the_scheduler_plans_when_it_starts_and_then_every_plan_every(loop_setti
     assert loop.tick(now).planned is not None
     assert loop.tick(now + timedelta(minutes=5)).planned is None
     assert loop.tick(now + timedelta(minutes=10)).planned is not None
+
+
+def test_bot_scheduler_once(loop_settings, redis):
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    from .conftest import enrol
+
+    enrol(loop_settings.database_url)
+    result = CliRunner().invoke(main, ["scheduler", "--once"], obj=loop_settings,
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "new nudges, 0 due, 0 enqueued, 0 messages swept" in result.output
+    assert nudge_rows(loop_settings.database_url, kind="checkin")
+
+
+def test_bot_run_says_how_to_get_redis_when_none_answers(capsys):
+    from bot.cli.run import _ensure_redis
+
+    with pytest.raises(SystemExit) as stop:
+        _ensure_redis("redis://redis.invalid:6379/0")
+    assert stop.value.code == 1
+    err = capsys.readouterr().err
+    assert "answers at redis://redis.invalid:6379/0" in err
+    assert "apt-get install redis-server" in err
