@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, g, request
+if TYPE_CHECKING:  # flask is imported when an app is built, so `bot.engine` stays light
+    from flask import Flask
 
 __all__ = ["create_app"]
 
@@ -50,6 +51,7 @@ def _warm_up(default_language: str) -> None:
     """Load word tables and catalogs now, not in some participant's first request."""
     from .engine import understand
     from .engine.languages import SUPPORTED
+    from .engine.understand import redflags
     from .system_messages import catalogs_with_fallback
 
     for lang in SUPPORTED:
@@ -57,10 +59,13 @@ def _warm_up(default_language: str) -> None:
         understand.parse_yes_no("ok", lang)
         understand.parse_number("1", lang)
         catalogs_with_fallback(lang, default_language)
+    redflags.warm_up(SUPPORTED)
 
 
 def create_app(config: Any = None) -> Flask:
     """Build the app. `config`: a `Settings`, a dict of overrides, or None (the environment)."""
+    from flask import Flask, Response, g, request
+
     from . import logs
     from .flow_registry import FlowRegistry, set_default
     from .store.db import session_scope
