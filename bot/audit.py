@@ -35,8 +35,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col
 
+from .store.db import DriverSQL
 from .store.models import AuditEntry, AuditHead, Participant
-from .store.types import UTCDateTime, utcnow
+from .store.types import utcnow
 
 GENESIS = "0" * 64
 SYSTEM = "system"
@@ -62,72 +63,24 @@ def _digest(prev_hash: str, at: datetime, actor: str, action: str, entity: str,
 
 # ---- writing ---------------------------------------------------------------------------------
 #
-# An entry is written with every answer, so its statements go straight to the driver's cursor,
-# in the caller's transaction: SQLAlchemy's per-statement work (compiled-cache lookup, bind
-# and result processing) cost three times the driver's own, and the ORM far more.
+# An entry is written with every answer, so its statements go straight to the driver's cursor
+# (DriverSQL), in the caller's transaction; through the ORM they cost several times more.
 
 _H = AuditHead.__table__  # type: ignore[attr-defined]
-_AT = UTCDateTime()
 
-_LOCK = "SELECT hash, entries FROM audit_head WHERE stream = ?"
-_INSERT = ("INSERT INTO audit_entry (stream, at, actor, action, entity, entity_id, old_json, "
-           "new_json, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id")
-_MOVE = "UPDATE audit_head SET hash = ?, entries = ?, updated_at = ? WHERE stream = ?"
+#: The stream's head, locked until commit (on SQLite, BEGIN IMMEDIATE already serialises).
+_LOCK = DriverSQL("SELECT hash, entries FROM audit_head WHERE stream = ?",
+                  "SELECT hash, entries FROM audit_head WHERE stream = %s FOR UPDATE")
+_INSERT = DriverSQL(
+    "INSERT INTO audit_entry (stream, at, actor, action, entity, entity_id, old_json, "
+    "new_json, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id")
+_MOVE = DriverSQL("UPDATE audit_head SET hash = ?, entries = ?, updated_at = ? WHERE stream = ?")
 #: PostgreSQL: the entry and the head move in one round trip.
-_APPEND = ("WITH e AS (INSERT INTO audit_entry (stream, at, actor, action, entity, entity_id, "
-           "old_json, new_json, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-           "RETURNING id) UPDATE audit_head SET hash = ?, entries = ?, updated_at = ? "
-           "WHERE stream = ? RETURNING (SELECT id FROM e)")
-
-
-@dataclass(frozen=True, slots=True)
-class _Statements:
-    """The SQL for one dialect, in the driver's own parameter style."""
-
-    lock: str  # the stream's head, locked until commit (SQLite: BEGIN IMMEDIATE did that)
-    insert: str  # the entry, returning its id
-    move: str  # the head onto the new entry
-    append: str | None  # insert and move in one statement, where the database can
-    at: Any  # bind processor for the time column: stored exactly as SQLAlchemy stores it
-
-    @classmethod
-    def build(cls, dialect: Any) -> _Statements:
-        at = _AT.bind_processor(dialect) or (lambda value: value)
-        if dialect.name != "postgresql":
-            return cls(_LOCK, _INSERT, _MOVE, None, at)
-
-        def pg(query: str) -> str:
-            return query.replace("?", "%s")
-
-        return cls(pg(_LOCK + " FOR UPDATE"), pg(_INSERT), pg(_MOVE), pg(_APPEND), at)
-
-
-_STATEMENTS: dict[str, _Statements] = {}
-
-
-def _statements(conn: Connection) -> _Statements:
-    found = _STATEMENTS.get(conn.dialect.name)
-    if found is None:
-        found = _STATEMENTS[conn.dialect.name] = _Statements.build(conn.dialect)
-    return found
-
-
-def _run(conn: Connection, sql: str, params: tuple[Any, ...]) -> Any:
-    """One statement on the driver's cursor; its first row (or None). Driver errors come out
-    as SQLAlchemy's, as from `conn.execute`."""
-    dbapi_conn = conn.connection.dbapi_connection
-    assert dbapi_conn is not None
-    cursor = dbapi_conn.cursor()
-    try:
-        cursor.execute(sql, params)
-        return cursor.fetchone() if cursor.description else None
-    except conn.dialect.loaded_dbapi.Error as exc:
-        raise sa.exc.DBAPIError.instance(
-            sql, params, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect,
-            connection_invalidated=conn.dialect.is_disconnect(exc, dbapi_conn, cursor),
-        ) from exc
-    finally:
-        cursor.close()
+_APPEND_PG = DriverSQL(
+    "WITH e AS (INSERT INTO audit_entry (stream, at, actor, action, entity, entity_id, "
+    "old_json, new_json, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id) "
+    "UPDATE audit_head SET hash = ?, entries = ?, updated_at = ? WHERE stream = ? "
+    "RETURNING (SELECT id FROM e)")
 
 
 @functools.cache
@@ -155,11 +108,11 @@ class _Content:
     old_json: str | None
     new_json: str | None
 
-    def row(self, sql: _Statements, stream: str, prev: str) -> tuple[Any, ...]:
-        """The entry's columns, in `_COLUMNS` order."""
+    def row(self, stream: str, prev: str) -> tuple[Any, ...]:
+        """The entry's columns, in `_INSERT`'s order."""
         digest = _digest(prev, self.at, self.actor, self.action, self.entity, self.entity_id,
                          self.old_json, self.new_json)
-        return (stream, sql.at(self.at), self.actor, self.action, self.entity, self.entity_id,
+        return (stream, self.at, self.actor, self.action, self.entity, self.entity_id,
                 self.old_json, self.new_json, prev, digest)
 
 
@@ -180,54 +133,53 @@ def record(session: Session, *, actor: str, action: str, entity: str, entity_id:
     # two never wait for each other in opposite orders.
     session.flush()
     conn = session.connection()
-    sql = _statements(conn)
     entity_id = str(entity_id)
     stream = stream or _stream_for(entity, entity_id)
     # Stored as UTC and read back as UTC, so the hash must be of the UTC time.
     content = _Content((at or utcnow()).astimezone(UTC), actor, action, entity, entity_id,
                        _canonical(old), _canonical(new))
-    head = _run(conn, sql.lock, (stream,))
+    head = _LOCK.first(conn, (stream,))
     if head is None:
         if stream != SYSTEM:
-            return _open(conn, sql, stream, content)
-        head = _system_head(conn, sql, content.at)
-    return _append(conn, sql, stream, head[0], int(head[1]), content)
+            return _open(conn, stream, content)
+        head = _system_head(conn, content.at)
+    return _append(conn, stream, head[0], int(head[1]), content)
 
 
-def _append(conn: Connection, sql: _Statements, stream: str, prev: str, count: int,
+def _append(conn: Connection, stream: str, prev: str, count: int,
             content: _Content) -> Recorded:
     """Write the entry and move the (locked) head onto it."""
-    row = content.row(sql, stream, prev)
-    move = (row[-1], count + 1, row[1], stream)
-    if sql.append is not None:
-        entry_id = _run(conn, sql.append, row + move)[0]
+    row = content.row(stream, prev)
+    move = (row[-1], count + 1, content.at, stream)
+    if conn.dialect.name == "postgresql":
+        entry_id = _APPEND_PG.first(conn, row + move)[0]
     else:
-        entry_id = _run(conn, sql.insert, row)[0]
-        _run(conn, sql.move, move)
+        entry_id = _INSERT.first(conn, row)[0]
+        _MOVE.run(conn, move)
     return Recorded(int(entry_id), stream, row[-1])
 
 
-def _system_head(conn: Connection, sql: _Statements, at: datetime) -> Any:
+def _system_head(conn: Connection, at: datetime) -> Any:
     """The system head, locked; made on the very first entry (racing writers both insert,
     the constraint keeps one row)."""
-    head = _run(conn, sql.lock, (SYSTEM,))
+    head = _LOCK.first(conn, (SYSTEM,))
     if head is None:
         conn.execute(_new_head(conn.dialect.name), {"stream": SYSTEM, "hash": GENESIS,
                                                      "entries": 0, "updated_at": at})
-        head = _run(conn, sql.lock, (SYSTEM,))
+        head = _LOCK.first(conn, (SYSTEM,))
     return head
 
 
-def _open(conn: Connection, sql: _Statements, stream: str, content: _Content) -> Recorded:
+def _open(conn: Connection, stream: str, content: _Content) -> Recorded:
     """A stream's first entry: the next link of the system chain and the start of its own."""
-    system = _system_head(conn, sql, content.at)
+    system = _system_head(conn, content.at)
     # Holding the system head, look again: whoever opened the stream meanwhile held it too.
-    head = _run(conn, sql.lock, (stream,))
+    head = _LOCK.first(conn, (stream,))
     if head is not None:
-        return _append(conn, sql, stream, head[0], int(head[1]), content)
-    row = content.row(sql, stream, system[0])
-    entry_id = _run(conn, sql.insert, row)[0]
-    _run(conn, sql.move, (row[-1], int(system[1]) + 1, row[1], SYSTEM))
+        return _append(conn, stream, head[0], int(head[1]), content)
+    row = content.row(stream, system[0])
+    entry_id = _INSERT.first(conn, row)[0]
+    _MOVE.run(conn, (row[-1], int(system[1]) + 1, content.at, SYSTEM))
     conn.execute(_new_head(conn.dialect.name), {"stream": stream, "hash": row[-1],
                                                 "entries": 1, "updated_at": content.at})
     return Recorded(int(entry_id), stream, row[-1])
