@@ -20,7 +20,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, select
 
 from . import audit, consent, escalation, logs, nudges, participants, system_messages
@@ -43,8 +42,8 @@ from .engine.localizer import Localizer
 from .engine.segments import segments
 from .flow_registry import FlowRegistry
 from .flow_registry import default as default_registry
+from .store.db import DriverInsert, DriverSQL
 from .store.models import Escalation, Message, Participant
-from .store.types import UTCDateTime
 from .twilio_io import Inbound, StatusUpdate
 
 _log = logs.get_logger("conversation")
@@ -67,49 +66,35 @@ class Outcome:
 
 # ---- tables and statements ---------------------------------------------------------------------
 #
-# The hot path (one inbound message) uses prepared Core statements on the session's own
-# connection: building ORM objects and flushing them cost several times the SQL itself.
-# The ORM is used where other modules need it (audit, participant updates, consent).
+# The hot path (one inbound message) runs its statements on the session's own connection,
+# straight on the driver's cursor (DriverSQL, DriverInsert in bot/store/db.py): ORM objects
+# cost several times the SQL itself, and Core about three times. The ORM is used where other
+# modules need it (audit of participant updates, consent).
 
-_P = SQLModel.metadata.tables["participant"]
-_M = SQLModel.metadata.tables["message"]
 _S = SQLModel.metadata.tables["conversation_session"]
-_A = SQLModel.metadata.tables["answer"]
 
 #: Take the participant's row lock and note the inbound time in one statement: an UPDATE
 #: locks the row like SELECT ... FOR UPDATE on PostgreSQL (SQLite's BEGIN IMMEDIATE
 #: already serialises writers). Erased participants have no phone, so they never match.
-_SEEN = (
-    sa.update(_P)
-    .where(_P.c.phone == sa.bindparam("b_phone"), _P.c.erased_at.is_(None))
-    .values(last_inbound_at=sa.bindparam("b_now", type_=UTCDateTime()))
-    .returning(_P.c.id, _P.c.code, _P.c.phone, _P.c.language, _P.c.timezone, _P.c.consent,
-               _P.c.fields_json, _P.c.whatsapp_window_closed)
-)
-_WAITING = (
-    sa.select(_S.c.id, _S.c.flow_id, _S.c.flow_version, _S.c.state_json)
-    .where(_S.c.participant_id == sa.bindparam("b_pid"), _S.c.status == "waiting")
-    .order_by(_S.c.updated_at.desc()).limit(1)
-)
-_SAVE_SESSION = (
-    sa.update(_S).where(_S.c.id == sa.bindparam("b_id"))
-    .values(state_json=sa.bindparam("b_state"), status=sa.bindparam("b_status"),
-            wait_id=sa.bindparam("b_wait"),
-            updated_at=sa.bindparam("b_now", type_=UTCDateTime()),
-            ended_at=sa.func.coalesce(_S.c.ended_at,
-                                      sa.bindparam("b_ended", type_=UTCDateTime())))
-)
+_SEEN = DriverSQL(
+    "UPDATE participant SET last_inbound_at = ? WHERE phone = ? AND erased_at IS NULL "
+    "RETURNING id, code, phone, language, timezone, consent, fields_json, "
+    "whatsapp_window_closed")
+_WAITING = DriverSQL(
+    "SELECT id, flow_id, flow_version, state_json FROM conversation_session "
+    "WHERE participant_id = ? AND status = 'waiting' ORDER BY updated_at DESC LIMIT 1")
+_SAVE_SESSION = DriverSQL(
+    "UPDATE conversation_session SET state_json = ?, status = ?, wait_id = ?, updated_at = ?, "
+    "ended_at = COALESCE(ended_at, ?) WHERE id = ?")
 _NEW_SESSION = sa.insert(_S)
-_NEW_ANSWER = sa.insert(_A).returning(_A.c.id)
-_NEW_MESSAGES = sa.insert(_M)
+_NEW_ANSWER = DriverInsert("answer", returning="id")
+_NEW_MESSAGES = DriverInsert("message")
 
 
 @functools.cache
-def _insert_ignore_stmt(dialect: str, table: str, conflict: tuple[str, ...]) -> sa.Insert:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, for `dialect`."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    t = SQLModel.metadata.tables[table]
-    return insert(t).on_conflict_do_nothing(index_elements=list(conflict)).returning(t.c.id)
+def _insert_ignore_stmt(table: str, conflict: tuple[str, ...]) -> DriverInsert:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id (both databases spell it alike)."""
+    return DriverInsert(table, conflict=conflict, returning="id")
 
 
 def _insert_ignore(db: Session, table: str, values: Mapping[str, Any],
@@ -119,9 +104,7 @@ def _insert_ignore(db: Session, table: str, values: Mapping[str, Any],
     The constraint decides, so concurrent duplicates cannot both get through, and nothing
     is raised that would abort a PostgreSQL transaction.
     """
-    conn = db.connection()
-    stmt = _insert_ignore_stmt(conn.dialect.name, table, conflict)
-    row = conn.execute(stmt, dict(values)).first()
+    row = _insert_ignore_stmt(table, conflict).first(db.connection(), values)
     return None if row is None else int(row[0])
 
 
@@ -288,7 +271,7 @@ def _apply(step: _Step) -> None:
         # the participant out (onboarding's "no"); from here on nothing else goes out.
         _flow_consent(db, who, wanted_consent, now, step.delivery.reply_to_id)
     if step.rows:
-        db.connection().execute(_NEW_MESSAGES, step.rows)
+        _NEW_MESSAGES.many(db.connection(), step.rows)
     # Last: the participant's audit stream is locked from here to the commit.
     for answer in answers:
         _record_answer(step, answer, loc, actor)
@@ -313,14 +296,14 @@ def _schedule_nudges(step: _Step) -> None:
 
 def _record_answer(step: _Step, event: AnswerRecorded, loc: Localizer, actor: str) -> None:
     ref = step.ref
-    answer_id = step.db.connection().execute(_NEW_ANSWER, {
+    answer_id = _NEW_ANSWER.first(step.db.connection(), {
         "participant_id": step.who.id, "session_id": ref.id, "flow_id": ref.flow_id,
         "flow_version": ref.flow_version, "translation_revision": loc.revision,
         "language": loc.language, "step": event.step, "key": event.key,
         "answer_type": event.answer_type,
         "value_json": json.dumps(event.value, ensure_ascii=False, default=str),
         "message_id": step.delivery.reply_to_id, "recorded_at": step.now,
-    }).scalar_one()
+    })[0]
     audit.record(step.db, actor=actor, action="answer.recorded", entity="answer",
                  entity_id=answer_id, at=step.now, stream=audit.participant_stream(step.who.id),
                  new={"flow_id": ref.flow_id, "flow_version": ref.flow_version,
@@ -431,9 +414,7 @@ def _save_session(step: _Step) -> None:
             "updated_at": now, "ended_at": ended})
         step.ref.new = False
         return
-    conn.execute(_SAVE_SESSION, {"b_id": step.ref.id, "b_state": state.to_json(),
-                                 "b_status": state.status, "b_wait": wait_id, "b_now": now,
-                                 "b_ended": ended})
+    _SAVE_SESSION.run(conn, (state.to_json(), state.status, wait_id, now, ended, step.ref.id))
 
 
 # ---- inbound -------------------------------------------------------------------------------
@@ -443,7 +424,7 @@ def handle_inbound(db: Session, inbound: Inbound, *, settings: Settings, registr
                    now: datetime) -> Outcome:
     """Store and answer one inbound message. The caller commits, or rolls back a duplicate."""
     conn = db.connection()
-    found = conn.execute(_SEEN, {"b_phone": inbound.phone, "b_now": now}).first()
+    found = _SEEN.first(conn, (now, inbound.phone))
     if found is None:
         # Nurse navigators text `ACK <code>` from their registered phones.
         nav = escalation.navigator_reply(db, inbound, settings=settings, now=now)
@@ -451,6 +432,7 @@ def handle_inbound(db: Session, inbound: Inbound, *, settings: Settings, registr
             return Outcome(nav.result, replies=nav.replies)
         return _unknown_sender(db, inbound, settings, now)
     who = _Who(*found)
+    who.whatsapp_window_closed = bool(who.whatsapp_window_closed)  # SQLite's driver: 0 or 1
     msg_id = _insert_ignore(db, "message", {
         "participant_id": who.id, "direction": "in", "channel": inbound.channel,
         "address": inbound.phone, "sender": inbound.to, "twilio_sid": inbound.sid,
@@ -485,7 +467,7 @@ def handle_inbound(db: Session, inbound: Inbound, *, settings: Settings, registr
                        outcome)
         return outcome
 
-    row = conn.execute(_WAITING, {"b_pid": who.id}).first()
+    row = _WAITING.first(conn, (who.id,))
     if row is None:
         keyword = understand.detect_keyword(inbound.body, who.language)
         if keyword is not None:
@@ -529,7 +511,7 @@ def handle_inbound(db: Session, inbound: Inbound, *, settings: Settings, registr
 
 
 def _system_reply(db: Session, who: _Who, text: str, now: datetime, d: _Delivery) -> None:
-    db.connection().execute(_NEW_MESSAGES, [_message_row(
+    _NEW_MESSAGES.many(db.connection(), [_message_row(
         who, text, kind="system", status="sent", now=now, channel=d.channel, sender=d.sender,
         language=who.language, session_id=None, step=None, reply_to_id=d.reply_to_id)])
 

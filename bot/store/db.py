@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -180,3 +180,57 @@ def _time_binder(dialect: Dialect) -> Callable[[datetime], Any]:
     processor = UTCDateTime().bind_processor(dialect)
     assert processor is not None
     return processor
+
+
+class DriverInsert:
+    """INSERT of dict rows into one of the models' tables, through `DriverSQL`.
+
+    The statement is made per set of keys the rows carry; columns the rows leave out get
+    their model's default, as a Core insert would give them. `conflict`: the unique columns
+    for ON CONFLICT DO NOTHING; `returning`: a column to return (`first` gives None for a
+    row the constraint turned away).
+    """
+
+    __slots__ = ("_conflict", "_returning", "_statements", "_table")
+
+    def __init__(self, table: str, *, conflict: tuple[str, ...] = (),
+                 returning: str | None = None) -> None:
+        self._table, self._conflict, self._returning = table, conflict, returning
+        self._statements: dict[tuple[str, ...], tuple[DriverSQL, tuple[Any, ...]]] = {}
+
+    def first(self, conn: Connection, row: Mapping[str, Any]) -> Any:
+        sql, defaults = self._statement(tuple(row))
+        return sql.first(conn, (*row.values(), *defaults))
+
+    def many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Rows made alike (the same keys in the same order), as executemany needs."""
+        if not rows:
+            return
+        keys = tuple(rows[0])
+        if any(tuple(row) != keys for row in rows):
+            raise ValueError("rows with different keys")
+        sql, defaults = self._statement(keys)
+        sql.many(conn, [(*row.values(), *defaults) for row in rows])
+
+    def _statement(self, keys: tuple[str, ...]) -> tuple[DriverSQL, tuple[Any, ...]]:
+        found = self._statements.get(keys)
+        if found is None:
+            from sqlmodel import SQLModel
+
+            table = SQLModel.metadata.tables[self._table]
+            columns, defaults = list(keys), []
+            for column in table.columns:
+                if column.name in keys or column.default is None:
+                    continue
+                if not column.default.is_scalar:
+                    raise ValueError(f"{self._table}.{column.name}: give it in every row")
+                columns.append(column.name)
+                defaults.append(column.default.arg)  # type: ignore[attr-defined]
+            sql = (f"INSERT INTO {self._table} ({', '.join(columns)}) "  # noqa: S608 - names from the models
+                   f"VALUES ({', '.join('?' * len(columns))})")
+            if self._conflict:
+                sql += f" ON CONFLICT ({', '.join(self._conflict)}) DO NOTHING"
+            if self._returning:
+                sql += f" RETURNING {self._returning}"
+            found = self._statements[keys] = (DriverSQL(sql), tuple(defaults))
+        return found
