@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from redis import Redis
-from rq import Queue, Retry
+from rq import Queue
 from rq.job import Job
 
 from bot import logs, nudges, outbox
@@ -44,11 +44,12 @@ PLAN_EVERY = timedelta(minutes=10)
 PRUNE_EVERY = timedelta(hours=6)
 #: Due nudges looked at per tick, oldest first; the next tick takes the rest.
 ENQUEUE_LIMIT = 20_000
-#: A failed job stays in RQ's failed registry this long; then the next tick, finding the
-#: nudge still pending, enqueues it again. Errors that retrying cannot fix are recorded on
-#: the nudge (status `failed`) by the job itself and never come back here.
+#: A failed job (the database was down, say) stays in RQ's failed registry this long; then
+#: the next tick, finding the nudge still pending, enqueues it again. That is the retry: no
+#: RQ `Retry`, which would need RQ's scheduler and park the job where this loop cannot see
+#: it. Errors that retrying cannot fix are recorded on the nudge (status `failed`) by the
+#: job itself and never come back here.
 FAILURE_TTL_S = 300
-RETRY = (10, 60)
 
 
 def nudge_job_id(nudge_id: int, due_at: datetime) -> str:
@@ -85,12 +86,10 @@ def enqueue_due(settings: Settings, redis: Redis, now: datetime,
     if not missing:
         return len(due), 0
     queue = Queue(queue_name, connection=redis)
-    retry = Retry(max=len(RETRY), interval=list(RETRY))
     pipe = redis.pipeline()
     queue.enqueue_many([
         Queue.prepare_data(nudge_job.JOB, args=(nid,), job_id=jid, timeout=nudge_job.JOB_TIMEOUT,
-                           result_ttl=0, failure_ttl=FAILURE_TTL_S, retry=retry,
-                           description=f"nudge {nid}")
+                           result_ttl=0, failure_ttl=FAILURE_TTL_S, description=f"nudge {nid}")
         for nid, jid in missing], pipeline=pipe)
     pipe.execute()
     with outbox.write_lock(url), session_scope(url) as db:

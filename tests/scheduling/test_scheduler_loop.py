@@ -159,3 +159,27 @@ def test_bot_run_says_how_to_get_redis_when_none_answers(capsys):
     err = capsys.readouterr().err
     assert "answers at redis://redis.invalid:6379/0" in err
     assert "apt-get install redis-server" in err
+
+
+def test_a_job_that_fails_is_enqueued_again_after_the_failure_ttl(loop_settings, redis):
+    from workers.scheduler import FAILURE_TTL_S
+
+    now = utcnow()
+    _many_due_checkins(loop_settings.database_url, now, count=1)
+    loop = Scheduler(loop_settings, redis, plan_every=timedelta(days=1), sweep=False)
+    assert loop.tick(now).enqueued == 1
+    # The worker cannot reach its database: the job fails, the nudge stays pending.
+    down = replace(loop_settings, database_url="postgresql+psycopg://postgres@127.0.0.1:1/x")
+    nudge_job.set_context(nudge_job.NudgeContext.create(down, redis))
+    try:
+        _work(redis)
+    finally:
+        nudge_job.set_context(None)
+    (n,) = [n for n in nudge_rows(loop_settings.database_url, kind="checkin")
+            if n.dedupe_key.endswith(":test")]
+    assert n.status == "pending"
+    key = Job.key_for(nudge_job_id(n.id, n.due_at))
+    assert 0 < redis.ttl(key) <= FAILURE_TTL_S
+    assert loop.tick(now + timedelta(seconds=15)).enqueued == 0  # not while the job is kept
+    redis.delete(key)  # what the TTL does
+    assert loop.tick(now + timedelta(seconds=30)).enqueued == 1
