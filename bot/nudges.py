@@ -708,7 +708,7 @@ def _fire_start(db: Session, nudge: Any, p: Participant, settings: Settings,
         .values(status=STALE, done_at=now))
     messages = conversation.start_flow(db, p, flow_id, now, _flow_params(params),
                                        settings=settings, registry=registry)
-    sent = _to_outbox(db, messages, zone, study, now)
+    sent = _to_outbox(db, messages, zone, study, now, purpose=nudge.kind)
     logs.event(_log, "nudge_fired", nudge_id=nudge.id, kind=nudge.kind, flow=flow_id,
                messages=len(sent), participant=p.code)
     return _finish(db, nudge, DONE, now, sent)
@@ -751,19 +751,22 @@ def _fire_timeout(db: Session, nudge: Any, p: Participant, settings: Settings,
                               before, after, events, now, delivery, catalogs)
     conversation._apply(step)
     db.flush()
-    sent = _to_outbox(db, step.outbox, zone, study, now)
+    sent = _to_outbox(db, step.outbox, zone, study, now, purpose=params.get("due"))
     logs.event(_log, "nudge_fired", nudge_id=nudge.id, kind=nudge.kind, flow=row.flow_id,
                due=params.get("due"), messages=len(sent), participant=p.code)
     return _finish(db, nudge, DONE, now, sent)
 
 
 def _to_outbox(db: Session, messages: Sequence[Message], zone: str, study: StudySchedule,
-               now: datetime) -> list[tuple[int, datetime]]:
+               now: datetime, purpose: str | None = None) -> list[tuple[int, datetime]]:
     """Quiet hours on the way out: a message is held until they end, never dropped.
-    Safety messages are exempt."""
+    Safety messages are exempt. `purpose` picks the WhatsApp template used outside the
+    24-hour window (bot/templates.py): the nudge's kind, or reprompt / give_up."""
     for msg in messages:
         urgent = msg.kind == "safety" or msg.urgent
         msg.urgent = urgent
+        if purpose and not msg.purpose:
+            msg.purpose = purpose
         msg.due_at = defer(msg.due_at or now, zone, study.quiet, urgent=urgent)
         db.add(msg)
     db.flush()

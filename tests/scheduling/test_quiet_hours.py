@@ -33,7 +33,7 @@ def test_a_nudge_due_at_2200_goes_out_at_0800_the_next_day(clock, pid):
     assert [f.outcome for f in fired] == ["done"]
     (msg,) = outbound(clock.url, pid)
     assert msg.due_at == la(2026, 7, 2, 8, 0)
-    assert msg.status == "pending" and msg.kind == "nudge"
+    assert (msg.status, msg.kind, msg.purpose) == ("pending", "nudge", "follow_up")
     (n,) = nudge_rows(clock.url, kind="follow_up")
     assert n.status == "done"
 

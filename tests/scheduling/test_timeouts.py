@@ -47,6 +47,7 @@ def test_a_reprompt_asks_again_once(clock, pid):
     assert fired.outcome == "done"
     again = [m for m in outbound(clock.url, pid) if "not heard from you" in m.body]
     assert len(again) == 1 and again[0].due_at == la(2026, 7, 1, 11, 0)
+    assert again[0].purpose == "reprompt"  # which WhatsApp template, outside the window
     # Firing it twice (a duplicate job) does nothing more.
     assert clock.fire(reprompt.id, la(2026, 7, 1, 11, 1)).outcome == "not_pending"
     assert len([m for m in outbound(clock.url, pid) if "not heard from you" in m.body]) == 1
