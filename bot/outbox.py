@@ -18,6 +18,7 @@ undeliverable (WhatsApp window closed, no template, no SMS consent), failed (fin
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -429,6 +430,21 @@ def apply_early_callbacks(db: Session, sids: Sequence[str], *, now: datetime) ->
 # ---- SQLite writers ---------------------------------------------------------------------------
 
 
+_lock_fds = threading.local()
+
+
+def _lock_fd(path: str) -> int:
+    # One descriptor per thread and process: flock excludes other open descriptions, so
+    # threads must not share one, and a forked child must not use its parent's.
+    fds: dict[tuple[int, str], int] = getattr(_lock_fds, "fds", None) or {}
+    _lock_fds.fds = fds
+    key = (os.getpid(), path)
+    fd = fds.get(key)
+    if fd is None:
+        fd = fds[key] = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    return fd
+
+
 @contextmanager
 def write_lock(url: str) -> Iterator[None]:
     """On SQLite, queue write transactions behind an OS file lock (the webhook takes the
@@ -436,13 +452,12 @@ def write_lock(url: str) -> Iterator[None]:
     if not is_sqlite(url) or fcntl is None:
         yield
         return
-    path = url.split("///", 1)[-1]
-    fd = os.open(path + ".write-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = _lock_fd(url.split("///", 1)[-1] + ".write-lock")
+    fcntl.flock(fd, fcntl.LOCK_EX)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 # ---- reading, for people ------------------------------------------------------------------

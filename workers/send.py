@@ -27,6 +27,7 @@ import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from time import monotonic
 from typing import Any
 
 import requests
@@ -48,6 +49,9 @@ _log = logs.get_logger("send")
 #: The longest one send waits for its sender's rate budget before the row is handed back
 #: to the queue for later; short, so a busy sender does not tie up a worker.
 MAX_RATE_WAIT_S = 5.0
+#: Answers are recorded together once this many are back or the oldest is this old.
+RECORD_GROUP = 32
+RECORD_EVERY_S = 0.05
 
 _M = SQLModel.metadata.tables["message"]
 _P = SQLModel.metadata.tables["participant"]
@@ -317,11 +321,22 @@ def deliver(ctx: SendContext, ids: list[int], now: datetime | None = None) -> di
         db.commit()
     later: list[tuple[int, datetime]] = []
     pending: set[Future[Result]] = {ctx.pool.submit(_send_one, ctx, item) for item in items}
+    back: list[Result] = []  # answered, not yet recorded
+    oldest = 0.0
     try:
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            # Record what has come back in one transaction; more arrive meanwhile.
-            later.extend(_record(ctx, [f.result() for f in done], counts))
+        while pending or back:
+            if pending:
+                timeout = None if not back else max(0.0, RECORD_EVERY_S - (monotonic() - oldest))
+                done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+                if done and not back:
+                    oldest = monotonic()
+                back.extend(f.result() for f in done)
+            # Record in small groups: a transaction per answer would cost more than the send,
+            # and the group's age bounds what a crash can leave unrecorded (then resent).
+            if back and (not pending or len(back) >= RECORD_GROUP
+                         or monotonic() - oldest >= RECORD_EVERY_S):
+                later.extend(_record(ctx, back, counts))
+                back = []
     finally:
         if later:
             outbox.dispatch(ctx.redis, later, batch_size=ctx.settings.outbox_batch_size)
@@ -376,11 +391,9 @@ def _record(ctx: SendContext, results: list[Result], counts: Counts) -> list[tup
             conn.execute(_REPEND, repend)
         for r in other:
             later.extend(_failed(db, r, now, counts))
-        db.commit()
-    if sent:
-        with outbox.write_lock(url), Session(get_engine(url), expire_on_commit=False) as db:
+        if sent and ctx.status_callback:
             outbox.apply_early_callbacks(db, [s["b_sid"] for s in sent], now=now)
-            db.commit()
+        db.commit()
     return later
 
 
