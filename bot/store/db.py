@@ -45,7 +45,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: Any) -> None:
     # Take the write lock at BEGIN so two writers queue instead of failing mid-transaction.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    _BEGIN_IMMEDIATE.run(conn, ())
 
 
 def _note_idle(_dbapi_conn: Any, record: Any) -> None:
@@ -146,7 +146,12 @@ class DriverSQL:
         self._execute(conn, params, many=False)
 
     def many(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
-        self._execute(conn, rows, many=True)
+        # One row (the usual reply) as a plain execute: psycopg's executemany sets up a
+        # pipeline, which costs more than the statement.
+        if len(rows) == 1:
+            self._execute(conn, rows[0], many=False)
+        elif rows:
+            self._execute(conn, rows, many=True)
 
     def _execute(self, conn: Connection, params: Any, many: bool) -> Any:
         dialect = conn.dialect
@@ -171,8 +176,11 @@ class DriverSQL:
             cursor.close()
 
 
-def _bound(params: Sequence[Any], bind: Callable[[datetime], Any]) -> tuple[Any, ...]:
-    return tuple(bind(v) if isinstance(v, datetime) else v for v in params)
+_BEGIN_IMMEDIATE = DriverSQL("BEGIN IMMEDIATE")
+
+
+def _bound(params: Sequence[Any], bind: Callable[[datetime], Any]) -> list[Any]:
+    return [bind(v) if type(v) is datetime else v for v in params]
 
 
 @functools.cache
