@@ -430,18 +430,31 @@ def apply_early_callbacks(db: Session, sids: Sequence[str], *, now: datetime) ->
 # ---- SQLite writers ---------------------------------------------------------------------------
 
 
-_lock_fds = threading.local()
+class _LockFiles:
+    """This thread's lock descriptors, closed when the thread ends."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.fds: dict[str, int] = {}
+
+    def __del__(self) -> None:
+        if self.pid == os.getpid():
+            for fd in self.fds.values():
+                os.close(fd)
+
+
+_lock_files = threading.local()
 
 
 def _lock_fd(path: str) -> int:
     # One descriptor per thread and process: flock excludes other open descriptions, so
     # threads must not share one, and a forked child must not use its parent's.
-    fds: dict[tuple[int, str], int] = getattr(_lock_fds, "fds", None) or {}
-    _lock_fds.fds = fds
-    key = (os.getpid(), path)
-    fd = fds.get(key)
+    files: _LockFiles | None = getattr(_lock_files, "files", None)
+    if files is None or files.pid != os.getpid():
+        files = _lock_files.files = _LockFiles()
+    fd = files.fds.get(path)
     if fd is None:
-        fd = fds[key] = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = files.fds[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     return fd
 
 

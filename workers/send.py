@@ -40,6 +40,7 @@ from twilio.rest import Client
 from bot import consent, delivery, logs, outbox, templates
 from bot.config import Settings
 from bot.ratelimit import RateLimiter, Throttled
+from bot.schedule import QuietHours, ScheduleError, defer
 from bot.store.db import get_engine
 from bot.store.models import ConsentChange, Message, Participant
 from bot.store.types import utcnow
@@ -49,6 +50,9 @@ _log = logs.get_logger("send")
 #: The longest one send waits for its sender's rate budget before the row is handed back
 #: to the queue for later; short, so a busy sender does not tie up a worker.
 MAX_RATE_WAIT_S = 5.0
+#: Kinds that go out at any hour: answers to what the participant just wrote, and safety
+#: messages (urgent ones are exempt whatever their kind).
+QUIET_EXEMPT = ("reply", "safety")
 #: Answers are recorded together once this many are back or the oldest is this old.
 RECORD_GROUP = 32
 RECORD_EVERY_S = 0.05
@@ -80,7 +84,8 @@ _CLAIM = (
 )
 _PARTICIPANTS = (
     sa.select(_P.c.id, _P.c.code, _P.c.phone, _P.c.consent, _P.c.erased_at, _P.c.sms_consent,
-              _P.c.language, _P.c.last_inbound_at, _P.c.whatsapp_window_closed)
+              _P.c.language, _P.c.last_inbound_at, _P.c.whatsapp_window_closed,
+              _P.c.timezone)
     .where(_P.c.id.in_(sa.bindparam("ids", expanding=True)))
 )
 _SET = sa.update(_M).where(_M.c.id == sa.bindparam("b_id"))
@@ -108,6 +113,79 @@ _REPEND = (
 # ---- the per-process context ------------------------------------------------------------------
 
 
+def make_client(settings: Settings) -> Client:
+    """The Twilio client a worker sends with (the emulator's when TWILIO_API_BASE_URL is set).
+
+    requests re-reads the proxy and CA-bundle variables from the environment on every
+    request, a scan of all of `os.environ` that costs about as much as the rest of the
+    client; they cannot change while the process runs, so they are read once here.
+    """
+    from bot.emulator import client_from_settings
+
+    client = client_from_settings(settings)
+    http = client.http_client
+    session = getattr(http, "session", None)
+    if session is not None:
+        http.proxy = requests.utils.get_environ_proxies(
+            settings.twilio_api_base_url or "https://api.twilio.com")
+        session.verify = (os.environ.get("REQUESTS_CA_BUNDLE")
+                          or os.environ.get("CURL_CA_BUNDLE") or True)
+        session.trust_env = False
+    return client
+
+
+@dataclass
+class _Held:
+    units: int
+    at: float
+
+
+class Budget:
+    """This process's share of the senders' rate budgets, taken from the shared limiter
+    (Redis) a little ahead: about RESERVE_S worth of units per call, so a fast sender does
+    not cost a Redis round trip per message. Slow senders (a long code's 1 a second) still
+    take one unit at a time. Units not used within MAX_HOLD_S are dropped, never saved up
+    into a burst."""
+
+    RESERVE_S = 0.05
+    MAX_HOLD_S = 0.5
+    MAX_RESERVE = 64
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+        self._held: dict[str, _Held] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def take(self, kind: str, key: str, segments: int, *, max_wait: float) -> None:
+        """Take one message's units, waiting up to `max_wait`; else raise Throttled."""
+        limit = self.limiter.limit_for(kind)
+        cost = limit.cost(segments)
+        # One thread per sender asks Redis at a time; the others then find units held.
+        lock = self._lock(key)
+        started = monotonic()
+        if not lock.acquire(timeout=max_wait):
+            raise Throttled(key, max_wait)
+        try:
+            held = self._held.get(key)
+            now = monotonic()
+            if held is not None and held.units >= cost and now - held.at <= self.MAX_HOLD_S:
+                held.units -= cost
+                return
+            chunk = max(1, min(int(limit.rate_per_s * self.RESERVE_S), limit.burst,
+                               self.MAX_RESERVE))
+            want = max(cost, chunk)
+            self.limiter.wait_for(key, want, rate_per_s=limit.rate_per_s, burst=limit.burst,
+                                  max_wait=max(0.0, max_wait - (now - started)))
+            self._held[key] = _Held(want - cost, monotonic())
+        finally:
+            lock.release()
+
+
 @dataclass
 class SendContext:
     """What a worker process keeps between jobs: the client, the limiter, the thread pool."""
@@ -115,7 +193,7 @@ class SendContext:
     settings: Settings
     redis: Redis
     client: Client
-    limiter: RateLimiter | None
+    limiter: Budget | None
     pool: ThreadPoolExecutor
     status_callback: str | None
     pid: int = field(default_factory=os.getpid)
@@ -123,14 +201,12 @@ class SendContext:
     @classmethod
     def create(cls, settings: Settings, redis: Redis, client: Client | None = None,
                *, status_callback: bool = True) -> SendContext:
-        from bot.emulator import client_from_settings
-
         limits = delivery.rate_limits(settings)
         templates.registry_for(settings.whatsapp_templates)  # a broken file fails here, loudly
         return cls(
             settings=settings, redis=redis,
-            client=client or client_from_settings(settings),
-            limiter=RateLimiter(redis, limits=limits) if limits is not None else None,
+            client=client or make_client(settings),
+            limiter=Budget(RateLimiter(redis, limits=limits)) if limits is not None else None,
             pool=ThreadPoolExecutor(max(1, settings.outbox_send_threads),
                                     thread_name_prefix="send"),
             status_callback=(settings.public_base_url.rstrip("/") + "/twilio/status"
@@ -206,6 +282,7 @@ class Counts:
     failed: int = 0
     cancelled: int = 0
     undeliverable: int = 0
+    held: int = 0  # quiet hours
     skipped: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -231,8 +308,21 @@ def _opted_out_before(db: Session, participant_id: int, created_at: datetime) ->
     return last is not None and last <= created_at
 
 
-def claim(ctx: SendContext, db: Session, ids: list[int], now: datetime,
-          counts: Counts) -> list[Claimed]:
+def _quiet_until(p: Any, now: datetime, quiet: QuietHours) -> datetime | None:
+    """When quiet hours end for `p`, if they are on now (else None)."""
+    try:
+        until = defer(now, p.timezone or "UTC", quiet)
+    except ScheduleError:
+        return None  # a broken zone is the scheduler's to report; do not hold messages on it
+    return until if until > now else None
+
+
+def claim(ctx: SendContext, db: Session, ids: list[int], now: datetime, counts: Counts,
+          later: list[tuple[int, datetime]] | None = None) -> list[Claimed]:
+    """Claim the due rows among `ids` and decide how each goes out. Rows held back for
+    quiet hours are appended to `later` as (id, due) for a job at that time."""
+    from bot.nudges import load_study_schedule  # nudges imports the outbox: import late
+
     settings = ctx.settings
     expired = now - timedelta(seconds=settings.outbox_lease_seconds)
     conn = db.connection()
@@ -246,6 +336,7 @@ def claim(ctx: SendContext, db: Session, ids: list[int], now: datetime,
     registry = templates.registry_for(settings.whatsapp_templates)
     values = {"study_name": settings.study_name, "study_contact": settings.study_contact}
     whatsapp_ready = delivery.sender_for(settings, "whatsapp") is not None
+    quiet = load_study_schedule(settings.flows_dir).quiet
     out: list[Claimed] = []
     for row in rows:
         p = people.get(row.participant_id) if row.participant_id is not None else None
@@ -257,6 +348,18 @@ def claim(ctx: SendContext, db: Session, ids: list[int], now: datetime,
                                      last_error="opted out before sending"), {"b_id": row.id})
             counts.cancelled += 1
             continue
+        if p is not None and not row.urgent and row.kind not in QUIET_EXEMPT:
+            # Nudges are planned outside quiet hours; this catches the late ones (retries,
+            # a backlog after an outage): 08:00 local, not 23:00.
+            until = _quiet_until(p, now, quiet)
+            if until is not None:
+                conn.execute(_REPEND, {"b_id": row.id, "b_due": until, "b_refund": 1,
+                                       "b_code": None, "b_error": "held for quiet hours",
+                                       "b_maybe_sent": False, "b_now": now})
+                counts.held += 1
+                if later is not None:
+                    later.append((row.id, until))
+                continue
         plan = delivery.plan(row.channel, row.body or "",
                              _recipient(row, p, settings.default_language),
                              purpose=row.purpose, now=now, templates=registry,
@@ -284,8 +387,7 @@ def _send_one(ctx: SendContext, item: Claimed) -> Result:
     plan, sender = item.plan, item.sender
     if ctx.limiter is not None:
         try:
-            ctx.limiter.wait_for_kind(sender.kind, sender.key, item.segments,
-                                      max_wait=MAX_RATE_WAIT_S)
+            ctx.limiter.take(sender.kind, sender.key, item.segments, max_wait=MAX_RATE_WAIT_S)
         except Throttled as exc:
             return Result(item, retry_after=exc.retry_after)
     kwargs: dict[str, Any] = {"to": plan.to}
@@ -316,10 +418,10 @@ def deliver(ctx: SendContext, ids: list[int], now: datetime | None = None) -> di
         return counts.as_dict()
     url = ctx.settings.database_url
     outbox.unmark(ctx.redis, ids)
-    with outbox.write_lock(url), Session(get_engine(url), expire_on_commit=False) as db:
-        items = claim(ctx, db, ids, now or utcnow(), counts)
-        db.commit()
     later: list[tuple[int, datetime]] = []
+    with outbox.write_lock(url), Session(get_engine(url), expire_on_commit=False) as db:
+        items = claim(ctx, db, ids, now or utcnow(), counts, later)
+        db.commit()
     pending: set[Future[Result]] = {ctx.pool.submit(_send_one, ctx, item) for item in items}
     back: list[Result] = []  # answered, not yet recorded
     oldest = 0.0

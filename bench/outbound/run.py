@@ -56,6 +56,32 @@ THREADS = 8
 BATCH = 50
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def redis_cpu(redis: Redis) -> float:
+    info = redis.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def postgres_cpu() -> float:
+    """CPU of every PostgreSQL server process (0 where they cannot be read)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if stat.read_text().strip() in ("postgres", "postmaster"):
+                total += cpu_seconds(int(stat.parent.name))
+        except OSError:
+            continue
+    return total
+
+
 # ---- the emulator, in its own process --------------------------------------------------------
 
 
@@ -85,6 +111,9 @@ class EmulatorProcess:
         self.url: str = parent.recv()
         return self
 
+    def cpu(self) -> float:
+        return cpu_seconds(self._proc.pid or 0)
+
     def count(self) -> int:
         from bot.emulator.control import EmulatorControl
 
@@ -109,9 +138,11 @@ class EmulatorProcess:
 
 
 def _post_all(url: str, work: list[tuple[str, str]], go: Any, done: Any) -> None:
-    from bot.emulator import twilio_client
+    from workers.send import make_client
 
-    client = twilio_client(url, ACCOUNT_SID, AUTH_TOKEN)
+    # The very client the workers build, so the two runs differ only by the path around it.
+    client = make_client(Settings(twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
+                                  twilio_api_base_url=url))
     errors = 0
 
     def post(item: tuple[str, str]) -> bool:
@@ -124,11 +155,12 @@ def _post_all(url: str, work: list[tuple[str, str]], go: Any, done: Any) -> None
     with ThreadPoolExecutor(THREADS) as pool:
         go.wait()
         errors = sum(1 for ok in pool.map(post, work) if not ok)
-    done.put((time.perf_counter(), errors))
+    done.put((time.perf_counter(), errors, time.process_time()))
 
 
-def ceiling(url: str, work: list[tuple[str, str]]) -> tuple[float, int]:
-    """Seconds for WORKERS processes to post `work` (split between them); errors."""
+def ceiling(url: str, work: list[tuple[str, str]]) -> tuple[float, int, float]:
+    """Seconds for WORKERS processes to post `work` (split between them); errors; the
+    clients' CPU seconds."""
     ctx = mp.get_context("fork")
     go, done = ctx.Event(), ctx.Queue()
     procs = [ctx.Process(target=_post_all, args=(url, work[i::WORKERS], go, done))
@@ -141,7 +173,16 @@ def ceiling(url: str, work: list[tuple[str, str]]) -> tuple[float, int]:
     results = [done.get(timeout=600) for _ in procs]
     for p in procs:
         p.join()
-    return max(t for t, _ in results) - started, sum(e for _, e in results)
+    return (max(r[0] for r in results) - started, sum(r[1] for r in results),
+            sum(r[2] for r in results))
+
+
+def daytime_zone() -> str:
+    """A zone where it is about noon now, so no participant is inside quiet hours."""
+    from datetime import UTC, datetime
+
+    offset = (12 - datetime.now(UTC).hour + 12) % 24 - 12
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"  # Etc signs are inverted
 
 
 # ---- databases ---------------------------------------------------------------------------------
@@ -181,7 +222,7 @@ def prepare(url: str, count: int, channel: str, start: int) -> list[tuple[str, s
     now = utcnow()
     people = [{"code": f"B{start + i:06d}", "phone": f"+1202{start + i:07d}",
                "channel": channel, "sms_consent": True,
-               "language": LANGUAGES[i % len(LANGUAGES)], "timezone": "UTC",
+               "language": LANGUAGES[i % len(LANGUAGES)], "timezone": daytime_zone(),
                "consent": "opted_in", "checkin_time": "09:00", "fields_json": "{}",
                "whatsapp_window_closed": False, "last_inbound_at": now,
                "created_at": now, "updated_at": now} for i in range(count)]
@@ -227,6 +268,7 @@ class PathResult:
     sent: int
     statuses: Counter[str]
     steady_rate: float
+    worker_cpu: float
 
 
 def whole_path(url: str, emulator_url: str, new: int, rate: str) -> PathResult:
@@ -258,6 +300,7 @@ def whole_path(url: str, emulator_url: str, new: int, rate: str) -> PathResult:
         count_sent = sa.text("SELECT count(*) FROM message WHERE direction = 'out' "
                              "AND twilio_sid IS NOT NULL")
         engine = get_engine(url)
+        idle_cpu = sum(cpu_seconds(p.pid) for p in procs)  # start-up is not the path
         with engine.connect() as conn:
             before = int(conn.execute(count_sent).scalar_one())
             conn.rollback()
@@ -279,6 +322,7 @@ def whole_path(url: str, emulator_url: str, new: int, rate: str) -> PathResult:
             if time.perf_counter() - started > 900:
                 raise SystemExit(f"only {done} of {expected} sent after 900 s")
         seconds = time.perf_counter() - started
+        worker_cpu = sum(cpu_seconds(p.pid) for p in procs) - idle_cpu
         with engine.connect() as conn:
             statuses = Counter(dict(conn.execute(sa.text(
                 "SELECT status, count(*) FROM message WHERE direction = 'out' "
@@ -298,7 +342,7 @@ def whole_path(url: str, emulator_url: str, new: int, rate: str) -> PathResult:
             log.unlink(missing_ok=True)
         dispose_engines(close=True)
         redis.close()
-    return PathResult(seconds, done - before, statuses, _steady_rate(samples, new))
+    return PathResult(seconds, done - before, statuses, _steady_rate(samples, new), worker_cpu)
 
 
 def _steady_rate(samples: list[tuple[float, int]], total: int) -> float:
@@ -321,6 +365,14 @@ def _tails(procs: list[subprocess.Popen[bytes]], logs: list[Path]) -> str:
 # ---- main ----------------------------------------------------------------------------------
 
 
+def _cpu_line(count: int, who: str, own: float, before: tuple[float, float, float],
+              after: tuple[float, float, float]) -> str:
+    emulator, postgres, redis = (b - a for a, b in zip(before, after, strict=True))
+    per = 1000 / max(count, 1)
+    return (f"    CPU per message: {who} {own * per:.2f} ms, emulator {emulator * per:.2f} ms, "
+            f"PostgreSQL {postgres * per:.2f} ms, Redis {redis * per:.2f} ms")
+
+
 def run_db(name: str, url: str, emu: EmulatorProcess, messages: int,
            limited: int) -> dict[str, Any]:
     print(f"\n== {name} ==", flush=True)
@@ -332,14 +384,20 @@ def run_db(name: str, url: str, emu: EmulatorProcess, messages: int,
           f"{statistics.mean(len(b) for _, b in work):.0f} characters on average", flush=True)
 
     emu.reset()
-    seconds, errors = ceiling(emu.url, work)
+    redis = Redis.from_url(REDIS_URL)
+    cpu0 = (emu.cpu(), postgres_cpu(), redis_cpu(redis))
+    seconds, errors, client_cpu = ceiling(emu.url, work)
+    cpu1 = (emu.cpu(), postgres_cpu(), redis_cpu(redis))
     ceiling_rate = len(work) / seconds
     print(f"  ceiling: the twilio client alone, {WORKERS} processes x {THREADS} threads, no DB, "
           f"no queue: {len(work)} in {seconds:.1f} s = {ceiling_rate:.0f} msg/s"
           f"{f' ({errors} errors)' if errors else ''}", flush=True)
+    print(_cpu_line(len(work), "clients", client_cpu, cpu0, cpu1), flush=True)
 
     emu.reset()
+    cpu0 = (emu.cpu(), postgres_cpu(), redis_cpu(redis))
     result = whole_path(url, emu.url, len(work), "1000000")
+    cpu1 = (emu.cpu(), postgres_cpu(), redis_cpu(redis))
     path_rate = result.sent / result.seconds
     at_emulator = emu.count()
     print(f"  whole path: outbox rows -> sweep -> RQ -> {WORKERS} workers x {THREADS} threads -> "
@@ -347,6 +405,7 @@ def run_db(name: str, url: str, emu: EmulatorProcess, messages: int,
           f" = {path_rate:.0f} msg/s (steady {result.steady_rate:.0f} msg/s)", flush=True)
     print(f"    statuses {dict(result.statuses)}; the emulator received {at_emulator}",
           flush=True)
+    print(_cpu_line(result.sent, "workers", result.worker_cpu, cpu0, cpu1), flush=True)
     ratio = path_rate / ceiling_rate
     print(f"  ratio: {ratio:.0%} of the ceiling (goal >= 50%): "
           f"{'OK' if ratio >= 0.5 else 'BELOW GOAL'}", flush=True)

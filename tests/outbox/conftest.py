@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,13 @@ def redis(redis_url: str) -> Iterator[Redis]:
 Maker = Callable[..., Participant]
 
 
+def daytime_zone(hour: int = 12) -> str:
+    """An IANA zone where it is about `hour` o'clock now: tests must not depend on whether
+    they run inside the participants' quiet hours."""
+    offset = (hour - datetime.now(UTC).hour + 12) % 24 - 12  # -12 .. +11
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"  # Etc signs are inverted
+
+
 @pytest.fixture
 def make_participant(ob_settings: Settings) -> Maker:
     counter = iter(range(1, 100_000))
@@ -117,7 +125,8 @@ def make_participant(ob_settings: Settings) -> Maker:
         with session_scope(ob_settings.database_url) as db:
             p = participants.add(db, actor="staff:test", phone=f"+1617555{n:04d}",
                                  code=f"P{n:04d}", language=language, channel=channel,
-                                 consent=consent)
+                                 consent=consent,
+                                 timezone=str(changes.pop("timezone", daytime_zone())))
             for name, value in changes.items():
                 setattr(p, name, value)
             db.add(p)

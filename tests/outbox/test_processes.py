@@ -23,7 +23,7 @@ from bot.store.types import utcnow
 from workers import send
 from workers.sweep import sweep_outbox
 
-from .conftest import Emu, finish, rows, start_worker, wait_until
+from .conftest import Emu, daytime_zone, finish, rows, start_worker, wait_until
 
 SENT = ("queued", "accepted", "sent", "delivered")
 
@@ -31,9 +31,9 @@ SENT = ("queued", "accepted", "sent", "delivered")
 def enrol(url: str, count: int, start: int = 0, **fields: object) -> list[Participant]:
     now = utcnow()
     rows_ = [{"code": f"K{start + i:05d}", "phone": f"+1857555{start + i:04d}", "channel": "sms",
-              "sms_consent": True, "language": "en", "timezone": "UTC", "consent": "opted_in",
-              "fields_json": "{}", "whatsapp_window_closed": False, "created_at": now,
-              "updated_at": now, **fields}
+              "sms_consent": True, "language": "en", "timezone": daytime_zone(),
+              "consent": "opted_in", "fields_json": "{}", "whatsapp_window_closed": False,
+              "created_at": now, "updated_at": now, **fields}
              for i in range(count)]
     table = Participant.__table__  # type: ignore[attr-defined]
     with get_engine(url).begin() as conn:

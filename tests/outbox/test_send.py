@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -20,7 +21,7 @@ from bot.store.types import utcnow
 from workers import send
 from workers.sweep import sweep_outbox
 
-from .conftest import Emu, Maker, reload, row, rows
+from .conftest import Emu, Maker, daytime_zone, reload, row, rows
 
 
 def put(url: str, p, body: str = "How are you today?", **kw) -> int:  # type: ignore[no-untyped-def]
@@ -286,3 +287,23 @@ def test_no_numbers_in_stored_errors_or_logs(ob_settings: Settings, ctx: send.Se
         assert p.phone[2:] not in text and "Your results" not in text, record.name
     msgs = [m for m in rows(ob_settings.database_url) if isinstance(m, Message)]
     assert all(p.phone[2:] not in (m.last_error or "") for m in msgs)
+
+
+def test_late_nudges_wait_for_the_end_of_quiet_hours(ob_settings: Settings,
+                                                     ctx: send.SendContext, emu: Emu,
+                                                     make_participant: Maker,
+                                                     redis: Redis) -> None:
+    """A retry or a backlog reaching 23:00 local waits until 08:00; safety messages do not."""
+    url = ob_settings.database_url
+    p = make_participant(timezone=daytime_zone(23))
+    nudge, safety = put(url, p, "Daily check-in"), put(url, p, "Call 911", kind="safety")
+    counts = send.deliver(ctx, [nudge, safety])
+    assert counts["held"] == 1 and counts["sent"] == 1
+    assert [m["body"] for m in emu.messages()] == ["Call 911"]
+    held = row(url, nudge)
+    assert (held.status, held.attempts, held.last_error) == ("pending", 0,
+                                                             "held for quiet hours")
+    local = held.due_at.astimezone(ZoneInfo(p.timezone)) if held.due_at else None
+    assert local is not None and (local.hour, local.minute) == (8, 0)
+    assert Queue(outbox.QUEUE, connection=redis).scheduled_job_registry.get_job_ids()
+    assert send.deliver(ctx, [nudge], now=held.due_at)["sent"] == 1
