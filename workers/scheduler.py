@@ -28,7 +28,7 @@ from redis import Redis
 from rq import Queue
 from rq.job import Job
 
-from bot import logs, nudges, outbox
+from bot import escalation, logs, nudges, outbox
 from bot.config import Settings
 from bot.schedule import job_id
 from bot.store.db import session_scope
@@ -139,6 +139,9 @@ class Scheduler:
         if self.sweep:
             tick.swept = self._step(tick, "sweep",
                                     lambda: sweep_outbox(self.settings, self.redis, now)) or 0
+        # Unacknowledged alerts climb (primary again, backup, coordinator) from the same loop,
+        # so a deployment that runs the scheduler needs nothing else for escalations.
+        self._step(tick, "escalations", lambda: escalation.check_escalations(self.settings, now))
         if self._pruned_at is None or now - self._pruned_at >= self.prune_every:
             tick.pruned = self._step(tick, "prune", lambda: self._prune(now)) or 0
             self._pruned_at = now
