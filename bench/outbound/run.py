@@ -70,16 +70,24 @@ def redis_cpu(redis: Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def postgres_cpu() -> float:
-    """CPU of every PostgreSQL server process (0 where they cannot be read)."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/comm"):
-        try:
-            if stat.read_text().strip() in ("postgres", "postmaster"):
-                total += cpu_seconds(int(stat.parent.name))
-        except OSError:
-            continue
-    return total
+def postgres_backends(url: str | None) -> dict[int, float]:
+    """CPU so far of each PostgreSQL backend serving the bench database (pid → seconds)."""
+    if url is None or not url.startswith("postgresql"):
+        return {}
+    engine = sa.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            pids = conn.execute(sa.text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()")).scalars().all()
+    finally:
+        engine.dispose()
+    return {int(pid): cpu_seconds(int(pid)) for pid in pids}
+
+
+def postgres_cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
+    # Backends that ended in between are missed; the workers keep theirs open throughout.
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 # ---- the emulator, in its own process --------------------------------------------------------
@@ -269,6 +277,7 @@ class PathResult:
     statuses: Counter[str]
     steady_rate: float
     worker_cpu: float
+    postgres_cpu: float
 
 
 def whole_path(url: str, emulator_url: str, new: int, rate: str) -> PathResult:
@@ -301,6 +310,7 @@ def whole_path(url: str, emulator_url: str, new: int, rate: str) -> PathResult:
                              "AND twilio_sid IS NOT NULL")
         engine = get_engine(url)
         idle_cpu = sum(cpu_seconds(p.pid) for p in procs)  # start-up is not the path
+        pg_before = postgres_backends(url)
         with engine.connect() as conn:
             before = int(conn.execute(count_sent).scalar_one())
             conn.rollback()
@@ -323,6 +333,7 @@ def whole_path(url: str, emulator_url: str, new: int, rate: str) -> PathResult:
                 raise SystemExit(f"only {done} of {expected} sent after 900 s")
         seconds = time.perf_counter() - started
         worker_cpu = sum(cpu_seconds(p.pid) for p in procs) - idle_cpu
+        pg_cpu = postgres_cpu_between(pg_before, postgres_backends(url))
         with engine.connect() as conn:
             statuses = Counter(dict(conn.execute(sa.text(
                 "SELECT status, count(*) FROM message WHERE direction = 'out' "
@@ -342,7 +353,8 @@ def whole_path(url: str, emulator_url: str, new: int, rate: str) -> PathResult:
             log.unlink(missing_ok=True)
         dispose_engines(close=True)
         redis.close()
-    return PathResult(seconds, done - before, statuses, _steady_rate(samples, new), worker_cpu)
+    return PathResult(seconds, done - before, statuses, _steady_rate(samples, new), worker_cpu,
+                      pg_cpu)
 
 
 def _steady_rate(samples: list[tuple[float, int]], total: int) -> float:
@@ -365,12 +377,12 @@ def _tails(procs: list[subprocess.Popen[bytes]], logs: list[Path]) -> str:
 # ---- main ----------------------------------------------------------------------------------
 
 
-def _cpu_line(count: int, who: str, own: float, before: tuple[float, float, float],
-              after: tuple[float, float, float]) -> str:
-    emulator, postgres, redis = (b - a for a, b in zip(before, after, strict=True))
+def _cpu_line(count: int, who: str, own: float, emulator: float, redis: float,
+              postgres: float | None = None) -> str:
     per = 1000 / max(count, 1)
+    pg = f", PostgreSQL {postgres * per:.2f} ms" if postgres is not None else ""
     return (f"    CPU per message: {who} {own * per:.2f} ms, emulator {emulator * per:.2f} ms, "
-            f"PostgreSQL {postgres * per:.2f} ms, Redis {redis * per:.2f} ms")
+            f"Redis {redis * per:.2f} ms{pg}")
 
 
 def run_db(name: str, url: str, emu: EmulatorProcess, messages: int,
@@ -385,19 +397,20 @@ def run_db(name: str, url: str, emu: EmulatorProcess, messages: int,
 
     emu.reset()
     redis = Redis.from_url(REDIS_URL)
-    cpu0 = (emu.cpu(), postgres_cpu(), redis_cpu(redis))
+    cpu0 = (emu.cpu(), redis_cpu(redis))
     seconds, errors, client_cpu = ceiling(emu.url, work)
-    cpu1 = (emu.cpu(), postgres_cpu(), redis_cpu(redis))
+    cpu1 = (emu.cpu(), redis_cpu(redis))
     ceiling_rate = len(work) / seconds
     print(f"  ceiling: the twilio client alone, {WORKERS} processes x {THREADS} threads, no DB, "
           f"no queue: {len(work)} in {seconds:.1f} s = {ceiling_rate:.0f} msg/s"
           f"{f' ({errors} errors)' if errors else ''}", flush=True)
-    print(_cpu_line(len(work), "clients", client_cpu, cpu0, cpu1), flush=True)
+    print(_cpu_line(len(work), "clients", client_cpu, cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]),
+          flush=True)
 
     emu.reset()
-    cpu0 = (emu.cpu(), postgres_cpu(), redis_cpu(redis))
+    cpu0 = (emu.cpu(), redis_cpu(redis))
     result = whole_path(url, emu.url, len(work), "1000000")
-    cpu1 = (emu.cpu(), postgres_cpu(), redis_cpu(redis))
+    cpu1 = (emu.cpu(), redis_cpu(redis))
     path_rate = result.sent / result.seconds
     at_emulator = emu.count()
     print(f"  whole path: outbox rows -> sweep -> RQ -> {WORKERS} workers x {THREADS} threads -> "
@@ -405,7 +418,9 @@ def run_db(name: str, url: str, emu: EmulatorProcess, messages: int,
           f" = {path_rate:.0f} msg/s (steady {result.steady_rate:.0f} msg/s)", flush=True)
     print(f"    statuses {dict(result.statuses)}; the emulator received {at_emulator}",
           flush=True)
-    print(_cpu_line(result.sent, "workers", result.worker_cpu, cpu0, cpu1), flush=True)
+    print(_cpu_line(result.sent, "workers", result.worker_cpu, cpu1[0] - cpu0[0],
+                    cpu1[1] - cpu0[1], result.postgres_cpu if url.startswith("postgres") else None),
+          flush=True)
     ratio = path_rate / ceiling_rate
     print(f"  ratio: {ratio:.0%} of the ceiling (goal >= 50%): "
           f"{'OK' if ratio >= 0.5 else 'BELOW GOAL'}", flush=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .db import open_database
+from .db import open_database, settings_of
 from .groups import main
 
 
@@ -28,7 +28,12 @@ def worker(ctx: click.Context, queues: str, burst: bool, with_scheduler: bool,
     """
     from workers.worker import run
 
-    settings = open_database(ctx)
+    from ..store.db import is_sqlite
+
+    # Like the web app: SQLite brings itself up to date, PostgreSQL is migrated by the
+    # operator (`bot db upgrade`) before new code starts; a dozen workers racing to
+    # migrate would be the way to break it.
+    settings = open_database(ctx) if is_sqlite(settings_of(ctx).database_url) else settings_of(ctx)
     names = [q.strip() for q in queues.split(",") if q.strip()]
     if not names:
         raise click.BadParameter("name at least one queue", param_hint="--queues")
