@@ -30,7 +30,7 @@ from bot.store.db import dispose_engines
 from . import send
 from .sweep import SweepLoop
 
-DEFAULT_QUEUES: tuple[str, ...] = (outbox.QUEUE, "default")
+DEFAULT_QUEUES: tuple[str, ...] = (outbox.QUEUE, "nudges", "default")
 _log = logs.get_logger("worker")
 _fork_hook_installed = False
 

@@ -9,7 +9,7 @@ from .groups import main
 
 
 @main.command("worker")
-@click.option("--queues", "-q", default="outbox,default", show_default=True,
+@click.option("--queues", "-q", default="outbox,nudges,default", show_default=True,
               help="Comma-separated RQ queues, highest priority first.")
 @click.option("--burst", is_flag=True, help="Quit once the queues are empty.")
 @click.option("--with-scheduler", is_flag=True,

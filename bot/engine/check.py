@@ -34,7 +34,8 @@ BASE_PARTICIPANT_FIELDS = ("code", "language", "timezone", "checkin_time", "firs
 PLACEHOLDER_WIDTH = 10
 STUDY_KEYS = {
     "name", "segment_budget", "participant_fields", "default_language", "languages",
-    "contact", "help", "timezone", "quiet_hours", "escalation",
+    "contact", "help", "timezone", "quiet_hours", "escalation", "checkin_time",
+    "visit_reminders",
 }
 
 # The placeholders the engine fills (runner._PLACEHOLDER), and anything else in braces,
