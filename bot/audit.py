@@ -56,9 +56,16 @@ def _canonical(value: Any) -> str | None:
 
 def _digest(prev_hash: str, at: datetime, actor: str, action: str, entity: str,
             entity_id: str, old_json: str | None, new_json: str | None) -> str:
-    payload = "\x1f".join([prev_hash, at.isoformat(), actor, action, entity, entity_id,
-                           old_json or "", new_json or ""])
+    # Also spelled in SQL, in _RECORD_PG: prev_hash || _tail(...), as UTF-8, SHA-256, hex.
+    payload = prev_hash + _tail(at, actor, action, entity, entity_id, old_json, new_json)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _tail(at: datetime, actor: str, action: str, entity: str, entity_id: str,
+          old_json: str | None, new_json: str | None) -> str:
+    """What an entry's hash covers after the previous hash."""
+    return "\x1f" + "\x1f".join([at.isoformat(), actor, action, entity, entity_id,
+                                 old_json or "", new_json or ""])
 
 
 # ---- writing ---------------------------------------------------------------------------------
@@ -75,7 +82,19 @@ _INSERT = DriverSQL(
     "INSERT INTO audit_entry (stream, at, actor, action, entity, entity_id, old_json, "
     "new_json, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id")
 _MOVE = DriverSQL("UPDATE audit_head SET hash = ?, entries = ?, updated_at = ? WHERE stream = ?")
-#: PostgreSQL: the entry and the head move in one round trip.
+#: PostgreSQL, the usual case in one round trip: lock the head, write the entry hashed onto
+#: it, move the head. The server computes `_digest` (`verify` recomputes it in Python for
+#: every entry, so the two cannot drift apart unnoticed). No row: the stream has no head yet.
+_RECORD_PG = DriverSQL(
+    "WITH head AS (SELECT hash FROM audit_head WHERE stream = ? FOR UPDATE), "
+    "entry AS (INSERT INTO audit_entry (stream, at, actor, action, entity, entity_id, "
+    "old_json, new_json, prev_hash, hash) SELECT ?, ?, ?, ?, ?, ?, ?, ?, head.hash, "
+    "encode(sha256(convert_to(head.hash || ?, 'UTF8')), 'hex') FROM head "
+    "RETURNING id, hash), "
+    "moved AS (UPDATE audit_head SET hash = entry.hash, entries = audit_head.entries + 1, "
+    "updated_at = ? FROM entry WHERE audit_head.stream = ?) "
+    "SELECT id, hash FROM entry")
+#: PostgreSQL: the entry and the (already locked) head move in one round trip.
 _APPEND_PG = DriverSQL(
     "WITH e AS (INSERT INTO audit_entry (stream, at, actor, action, entity, entity_id, "
     "old_json, new_json, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id) "
@@ -138,6 +157,14 @@ def record(session: Session, *, actor: str, action: str, entity: str, entity_id:
     # Stored as UTC and read back as UTC, so the hash must be of the UTC time.
     content = _Content((at or utcnow()).astimezone(UTC), actor, action, entity, entity_id,
                        _canonical(old), _canonical(new))
+    if conn.dialect.name == "postgresql":
+        c = content
+        done = _RECORD_PG.first(conn, (
+            stream, stream, c.at, c.actor, c.action, c.entity, c.entity_id, c.old_json,
+            c.new_json, _tail(c.at, c.actor, c.action, c.entity, c.entity_id, c.old_json,
+                              c.new_json), c.at, stream))
+        if done is not None:
+            return Recorded(int(done[0]), stream, done[1])
     head = _LOCK.first(conn, (stream,))
     if head is None:
         if stream != SYSTEM:

@@ -261,3 +261,20 @@ def test_downgrading_keeps_a_system_only_chain_and_refuses_participant_streams(
         dispose_engines(close=True)
     assert schema.current(db_url) == (schema.head(),)
     assert _breaks(db_url) == []
+
+
+def test_entries_with_any_text_hash_alike_on_both_databases(db_url: str) -> None:
+    # On PostgreSQL the server computes the hash; it must be the one `verify` computes.
+    [pid] = _enrol(db_url, 1)
+    with session_scope(db_url) as s:
+        done = audit.record(s, actor="participant:P0", action="answer.recorded",
+                            entity="answer", entity_id=7,
+                            new={"text": "sí, 7 👍\nnon\u00a0merci", "n": [1, 2.5, None]},
+                            stream=audit.participant_stream(pid))
+    with Session(get_engine(db_url)) as s:
+        entry = s.get(AuditEntry, done.id)
+        assert entry is not None
+        assert entry.hash == done.hash == audit._digest(
+            entry.prev_hash, entry.at, entry.actor, entry.action, entry.entity,
+            entry.entity_id, entry.old_json, entry.new_json)
+    assert _breaks(db_url) == []
