@@ -127,6 +127,7 @@ def enqueue(db: Session, *, participant: Participant | None, to: str | None = No
         audit.record(db, actor=ACTOR, action="outbox.consent_override", entity="message",
                      entity_id=msg.id, at=now,
                      new={"participant_id": msg.participant_id, "kind": kind, "urgent": True})
+    _listen(db)
     db.info.setdefault(_INFO_ROWS, {})[msg.id] = msg.due_at
     return msg
 
@@ -235,14 +236,18 @@ def dispatch_after_commit(target: Session | Iterable[int], redis: Redis, *,
         else:
             rows[int(m)] = None
     db.info[_INFO_HOOK] = _Hook(redis, batch_size, queue_name)
+    _listen(db)
+    return 0
+
+
+def _listen(db: Session) -> None:
+    # Listeners stay for the session's life (they cannot be removed while they run); without
+    # a hook in `db.info` they only forget the transaction's rows at its end.
     if not db.info.get(_INFO_LISTENING):
-        # Listeners stay for the session's life (they cannot be removed while they run);
-        # without a hook in `db.info` they do nothing.
         db.info[_INFO_LISTENING] = True
         event.listen(db, "after_flush", _collect_flushed)
         event.listen(db, "after_commit", _after_commit)
         event.listen(db, "after_rollback", _after_rollback)
-    return 0
 
 
 def _collect_flushed(db: Session, _context: Any) -> None:

@@ -196,3 +196,24 @@ def test_consent_opt_out_cancels_the_outbox(ob_settings: Settings,
         db.add(fresh)
         consent.opt_out(db, fresh, source="keyword", actor_name="participant:x", now=utcnow())
     assert row(url, msg.id).status == "cancelled"
+
+
+def test_a_hook_covers_one_transaction(ob_settings: Settings, make_participant: Maker,
+                                       redis: Redis) -> None:
+    from sqlmodel import Session
+
+    from bot.store.db import get_engine
+
+    p = make_participant()
+    with Session(get_engine(ob_settings.database_url)) as db:
+        outbox.enqueue(db, participant=p, body="rolled back", kind="nudge")
+        db.rollback()
+        unhooked = outbox.enqueue(db, participant=p, body="no hook", kind="nudge").id
+        db.commit()
+        outbox.dispatch_after_commit(db, redis)
+        hooked = outbox.enqueue(db, participant=p, body="hooked", kind="nudge").id
+        db.commit()
+        outbox.enqueue(db, participant=p, body="after", kind="nudge")
+        db.commit()
+    assert queued_ids(redis) == [hooked]
+    assert unhooked != hooked
