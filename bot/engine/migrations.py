@@ -23,9 +23,8 @@ def migrate(data: Any, path: str, problems: list[Problem]) -> Any:
                                 f"use spec: {SPEC_VERSION}", code="bad_spec"))
         return None
     if spec > SPEC_VERSION:
-        problems.append(Problem(path, line, None,
-                                f"this file needs flow format {spec}; this bot reads up to {SPEC_VERSION}",
-                                "upgrade the bot", code="bad_spec"))
+        message = f"this file needs flow format {spec}; this bot reads up to {SPEC_VERSION}"
+        problems.append(Problem(path, line, None, message, "upgrade the bot", code="bad_spec"))
         return None
     while spec < SPEC_VERSION:
         data = MIGRATIONS[spec](data)

@@ -10,7 +10,9 @@ SYSTEM_TEXTS: dict[str, str] = {
     "hint.number": "Please reply with a number from {min} to {max}.",
     "hint.number_any": "Please reply with a number.",
     "hint.choice": "Please reply with the number of one option.",
-    "hint.multi_choice": "Please reply with the numbers of all options that apply, for example: 1, 3.",
+    "hint.multi_choice": (
+        "Please reply with the numbers of all options that apply, for example: 1, 3."
+    ),
     "hint.date": "Please write a date, for example: tomorrow or Tuesday.",
     "hint.datetime": "Please write a day and time, for example: tomorrow at 3pm.",
     "hint.text": "Please write your answer in a message.",
