@@ -9,6 +9,7 @@ retry starts clean.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import tempfile
 import time
@@ -28,7 +29,7 @@ from . import conversation, logs
 from .config import Settings
 from .flow_registry import FlowRegistry
 from .participants import mask_phone
-from .store.db import get_engine, is_sqlite, session_scope
+from .store.db import checkpoint, get_engine, is_sqlite, session_scope
 from .store.types import utcnow
 from .twilio_io import (
     EMPTY_TWIML,
@@ -49,6 +50,11 @@ except ImportError:  # pragma: no cover - not on Windows
 bp = Blueprint("twilio", __name__)
 _log = logs.get_logger("webhook")
 HEALTH_TIMEOUT_S = 0.5
+#: SQLite: checkpoint the WAL after every this many write transactions of this process,
+#: once the response is sent, instead of inside a commit while every other request queues
+#: behind the write lock (bot/store/db.py keeps SQLite's own checkpoint as a backstop).
+CHECKPOINT_EVERY = 100
+_writes = itertools.count(1)
 
 
 
@@ -138,12 +144,30 @@ def _transaction(url: str, work: Callable[[Session], _T]) -> _T:
     for attempt in range(2):
         try:
             with _one_writer(url), session_scope(url) as db:
-                return work(db)
+                result = work(db)
+            if is_sqlite(url) and next(_writes) % CHECKPOINT_EVERY == 0:
+                g.setdefault("after_response", []).append(functools.partial(_checkpoint, url))
+            return result
         except sa.exc.DBAPIError as exc:
             if attempt or not exc.connection_invalidated:
                 raise
             logs.event(_log, "database_reconnect", level=30)
     raise AssertionError("not reached")
+
+
+def _checkpoint(url: str) -> None:
+    try:
+        checkpoint(url)
+    except Exception as exc:  # noqa: BLE001 - the response went out; SQLite's backstop remains
+        logs.event(_log, "checkpoint_failed", level=30, error=type(exc).__name__)
+
+
+@bp.after_request
+def _after_response(response: Response) -> Response:
+    """Work that waits until the response has been sent (the server closes it then)."""
+    for fn in g.pop("after_response", ()):
+        response.call_on_close(fn)
+    return response
 
 
 def _state() -> BotState:

@@ -21,6 +21,11 @@ from sqlmodel import Session
 from .types import UTCDateTime
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: SQLite checkpoints the WAL itself inside the commit that grows it past this many pages,
+#: holding the write lock meanwhile (about 20 ms per 1,000 pages here). The webhook
+#: checkpoints after its responses instead (`checkpoint`); this is the backstop, for
+#: processes that never do.
+SQLITE_AUTOCHECKPOINT_PAGES = 4_000
 #: A pooled PostgreSQL connection idle for longer than this is tested before it is used.
 PING_AFTER_IDLE_S = 5.0
 _engines: dict[str, Engine] = {}
@@ -40,6 +45,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
     cur.close()
 
 
@@ -118,6 +124,21 @@ def session_scope(url: str) -> Iterator[Session]:
 
 def is_sqlite(url: str) -> bool:
     return normalise_url(url).startswith("sqlite")
+
+
+def checkpoint(url: str) -> None:
+    """SQLite: copy what the WAL holds into the database file, outside any transaction and
+    without waiting for readers or writers (PASSIVE), so nobody queues behind it."""
+    if not is_sqlite(url):
+        return
+    conn = get_engine(url).raw_connection()
+    try:
+        cur = conn.cursor()
+        cur.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        cur.fetchall()
+        cur.close()
+    finally:
+        conn.close()
 
 
 class DriverSQL:
