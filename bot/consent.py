@@ -10,17 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlmodel import Session
 
 from . import participants, system_messages
 from .engine.languages import SUPPORTED, primary
-from .store.models import Message, Participant
+from .store.models import Participant
 
 OPTED_IN = "opted_in"
 OPTED_OUT = "opted_out"
 #: Outbound rows not yet handed to Twilio: an opt-out must stop them.
-PENDING_STATUSES = ("pending", "queued")
 
 
 @dataclass(slots=True)
@@ -41,14 +39,15 @@ def may_message(p: Participant) -> bool:
 
 
 def cancel_pending(db: Session, participant_id: int, now: datetime) -> int:
-    """Cancel outbound messages that have not left yet; returns how many."""
-    result = db.execute(
-        sa.update(Message)
-        .where(Message.participant_id == participant_id,  # type: ignore[arg-type]
-               Message.direction == "out",  # type: ignore[arg-type]
-               Message.status.in_(PENDING_STATUSES))  # type: ignore[attr-defined]
-        .values(status="cancelled", updated_at=now))
-    return int(getattr(result, "rowcount", 0) or 0)
+    """Cancel outbound messages that have not left for Twilio yet; returns how many.
+
+    One rule with the outbox's own (`bot.outbox.cancel_pending`): a row Twilio has accepted
+    (it has a SID) keeps its status, because Twilio may still deliver it and its callback
+    must find the truth. Imported here: the outbox builds on this module.
+    """
+    from .outbox import cancel_pending as cancel_unsent
+
+    return cancel_unsent(db, participant_id, "participant opted out", now)
 
 
 def opt_out(db: Session, p: Participant, *, source: str, actor_name: str, now: datetime,

@@ -41,7 +41,8 @@ CHANNELS = ("sms", "whatsapp")
 CSV_COLUMNS = ("code", "phone", "language", "timezone", "channel", "checkin_time")
 REQUIRED_COLUMNS = ("code", "phone")
 PSEUDONYM_PREFIX = "ps-"
-#: Outbound messages not yet handed to Twilio; cancelling later ones would not stop them.
+#: Outbound messages not yet handed to Twilio (and without a SID, as `bot.outbox` has it);
+#: cancelling later ones would not stop them.
 UNSENT_STATUSES = ("pending", "queued")
 OPEN_SESSION_STATUSES = ("active", "waiting")
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -370,7 +371,7 @@ def erase(session: Session, p: Participant, *, actor: str, secret_key: str) -> E
 
     msgs = _messages_of(p)
     unsent = (msgs & (col(Message.direction) == "out")
-              & col(Message.status).in_(UNSENT_STATUSES))
+              & col(Message.status).in_(UNSENT_STATUSES) & col(Message.twilio_sid).is_(None))
     n["messages_cancelled"] = _count(session, Message, unsent)
     session.exec(update(Message).where(unsent).values(status="cancelled", updated_at=now))
     n["messages_cleared"] = _count(session, Message, msgs, col(Message.body).isnot(None)

@@ -42,6 +42,9 @@ def _enrolled_with_history(cli: Cli, db: Session) -> Participant:
     for status in ("sent", "pending", "queued", "delivered"):
         db.add(Message(participant_id=p.id, direction="out", address=PHONE, body=f"m {status}",
                        status=status, kind="nudge"))
+    # Accepted by Twilio, not yet reported on: past stopping, so its status stays.
+    db.add(Message(participant_id=p.id, direction="out", address=PHONE, body="m accepted",
+                   status="queued", kind="nudge", twilio_sid="SM" + "b" * 32))
     db.add(Message(participant_id=None, direction="in", address=f"whatsapp:{PHONE}",
                    body="hola?", status="received", channel="whatsapp"))
     other = db.exec(select(Participant).where(Participant.code == "P2")).one()
@@ -79,7 +82,7 @@ def test_erase_removes_identifying_data_and_keeps_protocol_data(
         "  - phone number (+14*******71)",
         f"  - study code (replaced by {alias})",
         "  - 2 extra profile fields (arm, first_name)",
-        "  - text and phone number of 6 messages",
+        "  - text and phone number of 7 messages",
         "  - 2 unsent outbound messages (cancelled)",
         "  - saved state of 2 conversation sessions (1 still open, now stopped)",
         "  - 1 free-text answer",
@@ -91,7 +94,7 @@ def test_erase_removes_identifying_data_and_keeps_protocol_data(
         "  - 2 consent history entries",
         "  - 1 visit",
         "  - 2 session records (flow, version, status, times)",
-        "  - 6 message records (direction, status, times; no text or number)",
+        "  - 7 message records (direction, status, times; no text or number)",
         "  - 1 escalation (severity, reason, times)",
         "  - 3 audit entries, unchanged (the trail is append-only)",
     ]
@@ -109,7 +112,7 @@ def test_erase_removes_identifying_data_and_keeps_protocol_data(
     mine = db.exec(select(Message).where(Message.participant_id == p.id)).all()
     assert all(m.body is None and m.address is None for m in mine)
     assert sorted(m.status for m in mine if m.direction == "out") == [
-        "cancelled", "cancelled", "delivered", "sent"]
+        "cancelled", "cancelled", "delivered", "queued", "sent"]
     before_enrolment = db.exec(select(Message).where(Message.channel == "whatsapp")).one()
     assert (before_enrolment.body, before_enrolment.address) == (None, None)
     other = db.exec(select(Message).where(Message.body == "hi P2")).one()

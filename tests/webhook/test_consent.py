@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from flask import Flask
 
@@ -131,3 +133,29 @@ def test_start_while_opted_in_confirms(app: Flask, app_settings: Settings,
     enrol(app_settings.database_url)
     assert len(replies(twilio.sms(PHONE, "START"))) == 1
     assert participant(app_settings.database_url).consent == "opted_in"
+
+
+def test_stop_leaves_messages_twilio_accepted_as_they_are(
+        app: Flask, app_settings: Settings, twilio: Twilio) -> None:
+    """Twilio may still deliver a message it accepted, and its status callback must find the
+    truth: only rows without a SID are cancelled."""
+    url = app_settings.database_url
+    p = enrol(url)
+    first = start_checkin(app, app_settings, p)[0]
+    assert first.id is not None
+    with session_scope(url) as db:
+        accepted = db.get(Message, first.id)
+        assert accepted is not None
+        accepted.status, accepted.twilio_sid = "queued", "SM" + "a" * 32
+        unsent = Message(**{**accepted.model_dump(exclude={"id", "twilio_sid"}),
+                            "status": "queued"})
+        db.add(unsent)
+        db.flush()
+        unsent_id = unsent.id
+    assert len(replies(twilio.sms(PHONE, "STOP"))) == 1
+    by_id = {m.id: m for m in outbound(url)}
+    assert by_id[first.id].status == "queued"
+    assert by_id[unsent_id].status == "cancelled"
+    assert [json.loads(a.new_json or "") for a in
+            rows(url, AuditEntry, AuditEntry.action == "outbox.cancelled")] \
+        == [{"messages": 1, "reason": "participant opted out"}]
