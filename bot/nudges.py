@@ -52,7 +52,7 @@ from .schedule import (
     parse_hhmm,
     reminder_times,
 )
-from .store.db import session_scope
+from .store.db import DriverSQL, session_scope
 from .store.models import Message, Participant
 
 _log = logs.get_logger("nudges")
@@ -313,12 +313,14 @@ def schedule_session(db: Session, participant_id: int, session_id: str, flow_id:
     worker job later only to find the question answered.
     """
     if left_wait is not None:
-        db.connection().execute(
-            sa.update(_N)
-            .where(_N.c.participant_id == participant_id, _N.c.wait_id == left_wait,
-                   _N.c.status == PENDING)
-            .values(status=STALE, done_at=now))
+        _MARK_STALE.run(db.connection(), (now, participant_id, left_wait))
     _insert_ignore(db, session_rows(participant_id, session_id, flow_id, events, now))
+
+
+# On the webhook's hot path: a driver statement, not a Core expression built per call.
+_MARK_STALE = DriverSQL(
+    f"UPDATE nudge SET status = '{STALE}', done_at = ? "  # noqa: S608 - constants only
+    f"WHERE participant_id = ? AND wait_id = ? AND status = '{PENDING}'")
 
 
 # ---- cancelling ----------------------------------------------------------------------------
