@@ -182,7 +182,12 @@ def test_emulator_command_serves_until_stopped(receiver: Receiver, stop: signal.
         assert control.inbound(PARTICIPANT, "hi")["webhook_status"] == 200
     finally:
         proc.send_signal(stop)
-        out, err = proc.communicate(timeout=20)
+        try:
+            out, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # not left running to trouble the tests after this one
+            out, err = proc.communicate()
+            pytest.fail(f"the emulator did not stop on {stop.name}:\n{err[-2000:]}")
     assert proc.returncode == 0, err
     assert f"Twilio emulator on {url}" in out
     assert "stopped" in out
