@@ -8,6 +8,7 @@ the events into rows and return the texts for the TwiML reply. `start_flow` star
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -42,7 +43,7 @@ from .engine.localizer import Localizer
 from .engine.segments import segments
 from .flow_registry import FlowRegistry
 from .flow_registry import default as default_registry
-from .store.db import DriverInsert, DriverSQL
+from .store.db import DriverInsert, DriverSQL, pipelined
 from .store.models import Escalation, Message, Participant
 from .twilio_io import Inbound, StatusUpdate
 
@@ -221,8 +222,26 @@ class _Step:
     outbox: list[Message] = field(default_factory=list)
 
 
-def _apply(step: _Step) -> None:
-    """Turn the engine's events into rows: in event order, audit entries last."""
+#: Events whose handling goes through the ORM (consent, escalation, participant fields),
+#: which reads results as it goes and so cannot run inside a pipeline.
+_ORM_EVENTS = (KeywordSeen, FieldSet, EscalationRaised)
+
+
+def _apply(step: _Step, *, pipeline: bool = False) -> None:
+    """Turn the engine's events into rows: in event order, audit entries last.
+
+    With `pipeline`, a run whose events need no ORM work (an answer and the next question:
+    most inbound messages) sends its writes to PostgreSQL without waiting for each one."""
+    plain = pipeline and not any(isinstance(e, _ORM_EVENTS) for e in step.events)
+    with pipelined(step.db.connection()) if plain else contextlib.nullcontext():
+        answers = _write(step)
+    # Last: the participant's audit stream is locked from here to the commit.
+    for answer_id, answer in answers:
+        _audit_answer(step, answer_id, answer)
+
+
+def _write(step: _Step) -> list[tuple[int, AnswerRecorded]]:
+    """Everything `_apply` writes but the audit entries; the answers stored, with their ids."""
     db, who, now, ref = step.db, step.who, step.now, step.ref
     actor = f"participant:{who.code}"
     loc = step.catalogs(step.before.language)
@@ -272,9 +291,7 @@ def _apply(step: _Step) -> None:
         _flow_consent(db, who, wanted_consent, now, step.delivery.reply_to_id)
     if step.rows:
         _NEW_MESSAGES.many(db.connection(), step.rows)
-    # Last: the participant's audit stream is locked from here to the commit.
-    for answer in answers:
-        _record_answer(step, answer, loc, actor)
+    return [(_insert_answer(step, answer, loc), answer) for answer in answers]
 
 
 def _schedule_nudges(step: _Step) -> None:
@@ -294,17 +311,22 @@ def _schedule_nudges(step: _Step) -> None:
                             step.now, left_wait=left)
 
 
-def _record_answer(step: _Step, event: AnswerRecorded, loc: Localizer, actor: str) -> None:
+def _insert_answer(step: _Step, event: AnswerRecorded, loc: Localizer) -> int:
     ref = step.ref
-    answer_id = _NEW_ANSWER.first(step.db.connection(), {
+    return int(_NEW_ANSWER.first(step.db.connection(), {
         "participant_id": step.who.id, "session_id": ref.id, "flow_id": ref.flow_id,
         "flow_version": ref.flow_version, "translation_revision": loc.revision,
         "language": loc.language, "step": event.step, "key": event.key,
         "answer_type": event.answer_type,
         "value_json": json.dumps(event.value, ensure_ascii=False, default=str),
         "message_id": step.delivery.reply_to_id, "recorded_at": step.now,
-    })[0]
-    audit.record(step.db, actor=actor, action="answer.recorded", entity="answer",
+    })[0])
+
+
+def _audit_answer(step: _Step, answer_id: int, event: AnswerRecorded) -> None:
+    ref = step.ref
+    audit.record(step.db, actor=f"participant:{step.who.code}", action="answer.recorded",
+                 entity="answer",
                  entity_id=answer_id, at=step.now, stream=audit.participant_stream(step.who.id),
                  new={"flow_id": ref.flow_id, "flow_version": ref.flow_version,
                       "session_id": ref.id, "step": event.step, "key": event.key,
@@ -505,7 +527,7 @@ def handle_inbound(db: Session, inbound: Inbound, *, settings: Settings, registr
         return outcome
     step = _Step(db, settings, who, _SessionRef(session_id, flow_id, flow_version), before,
                  after, events, now, delivery, catalogs)
-    _apply(step)
+    _apply(step, pipeline=True)
     outcome.replies = step.texts
     return outcome
 

@@ -161,9 +161,10 @@ class DriverSQL:
 
     def first(self, conn: Connection, params: Sequence[Any]) -> Any:
         """The first row (a tuple), or None."""
-        return self._execute(conn, params, many=False)
+        return self._execute(conn, params, many=False, fetch=True)
 
     def run(self, conn: Connection, params: Sequence[Any]) -> None:
+        """Without reading a result: inside `pipelined` it does not wait for the server."""
         self._execute(conn, params, many=False)
 
     def many(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
@@ -174,7 +175,7 @@ class DriverSQL:
         elif rows:
             self._execute(conn, rows, many=True)
 
-    def _execute(self, conn: Connection, params: Any, many: bool) -> Any:
+    def _execute(self, conn: Connection, params: Any, many: bool, fetch: bool = False) -> Any:
         dialect = conn.dialect
         sql = self._postgresql if dialect.name == "postgresql" else self._sqlite
         bind = _time_binder(dialect)
@@ -187,7 +188,7 @@ class DriverSQL:
                 cursor.executemany(sql, params)
                 return None
             cursor.execute(sql, params)
-            return cursor.fetchone() if cursor.description else None
+            return cursor.fetchone() if fetch else None
         except dialect.loaded_dbapi.Error as exc:
             raise sa.exc.DBAPIError.instance(
                 sql, params, exc, dialect.loaded_dbapi.Error, dialect=dialect,
@@ -198,6 +199,20 @@ class DriverSQL:
 
 
 _BEGIN_IMMEDIATE = DriverSQL("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """On PostgreSQL, statements inside are sent without waiting for each one's answer
+    (psycopg's pipeline mode) until one is read or the block ends: a run of writes costs
+    one round trip instead of one each. A failure surfaces at that point and fails the
+    transaction as a whole, as it would have anyway. Elsewhere, nothing changes."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    dbapi_conn: Any = conn.connection.dbapi_connection
+    with dbapi_conn.pipeline():
+        yield
 
 
 def _bound(params: Sequence[Any], bind: Callable[[datetime], Any]) -> list[Any]:
