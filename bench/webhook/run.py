@@ -13,9 +13,11 @@ database is checked: every request stored exactly once.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import socket
@@ -247,6 +249,82 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+# ---- where the CPU goes ----------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(proc: subprocess.Popen[bytes]) -> float:
+    """CPU of a gunicorn master and its workers (sync workers live for the whole run)."""
+    pids = [proc.pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == proc.pid:
+                pids.append(int(entry.name))
+    return sum(cpu_seconds(pid) for pid in pids)
+
+
+def postgres_cpu(url: str) -> float:
+    """CPU so far of the PostgreSQL backends connected to the bench database (the app's
+    pooled connections stay open for the whole run, so differences are theirs)."""
+    if not url.startswith("postgresql"):
+        return 0.0
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    engine = sa.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            pids = conn.execute(sa.text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()")).scalars().all()
+    finally:
+        engine.dispose()
+    return sum(cpu_seconds(int(pid)) for pid in pids)
+
+
+def children_cpu() -> float:
+    """CPU of this process's finished children: the wrk runs."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+@dataclass
+class Cpu:
+    """CPU seconds spent during an endpoint's slices, by whom."""
+
+    server: float = 0.0
+    database: float = 0.0
+    wrk: float = 0.0
+
+    def add(self, other: Cpu) -> None:
+        self.server += other.server
+        self.database += other.database
+        self.wrk += other.wrk
+
+    @property
+    def total(self) -> float:
+        return self.server + self.database + self.wrk
+
+
+def measured(proc: subprocess.Popen[bytes], url: str, run: Any) -> tuple[Any, Cpu]:
+    before = (server_cpu(proc), postgres_cpu(url), children_cpu())
+    out = run()
+    after = (server_cpu(proc), postgres_cpu(url), children_cpu())
+    return out, Cpu(*(b - a for a, b in zip(before, after, strict=True)))
+
+
 @dataclass
 class Slice:
     requests: int
@@ -306,11 +384,17 @@ def bench_database(kind: str, args: argparse.Namespace, workdir: Path) -> list[R
         raise
     full_slices: list[Slice] = []
     bare_slices: list[Slice] = []
+    full_cpu, bare_cpu = Cpu(), Cpu()
     offset = 0
     try:
         for n in range(args.slices):
-            full_slices.append(drive(port, lua, offset, args))
-            bare_slices.append(drive(bare_port, bare_lua, offset, args))
+            run_full, cpu = measured(app, url, functools.partial(drive, port, lua, offset, args))
+            full_slices.append(run_full)
+            full_cpu.add(cpu)
+            run_bare, cpu = measured(bare, url,
+                                     functools.partial(drive, bare_port, bare_lua, offset, args))
+            bare_slices.append(run_bare)
+            bare_cpu.add(cpu)
             # Requests still in flight when wrk stopped may have reached the app: skip them.
             offset += full_slices[-1].requests + 2 * args.connections
             f, b = full_slices[-1], bare_slices[-1]
@@ -322,6 +406,7 @@ def bench_database(kind: str, args: argparse.Namespace, workdir: Path) -> list[R
         stop(bare)
     results = [combine(f"webhook/{kind}", full_slices, len(requests), offset),
                combine(f"bare/{kind}", bare_slices, len(requests), offset)]
+    print_cpu(kind, results[0].requests, full_cpu, results[1].requests, bare_cpu)
     stored = check_database(url)
     sent = results[0].requests
     ok = stored["inbound"] == stored["distinct_sids"] and (
@@ -331,10 +416,31 @@ def bench_database(kind: str, args: argparse.Namespace, workdir: Path) -> list[R
     return results
 
 
+def print_cpu(kind: str, full_requests: int, full: Cpu, bare_requests: int, bare: Cpu) -> None:
+    """CPU per request by whom, and what the goal's ratio leaves the webhook.
+
+    On a CPU-bound machine requests/s is about cores / CPU per request, so reaching half the
+    bare endpoint's rate means costing at most twice its CPU per request, wrk included.
+    """
+    def ms(seconds: float, requests: int) -> float:
+        return 1000 * seconds / max(requests, 1)
+
+    print(f"   CPU per request: webhook {ms(full.total, full_requests):.3f} ms (gunicorn "
+          f"{ms(full.server, full_requests):.3f}, PostgreSQL "
+          f"{ms(full.database, full_requests):.3f}, wrk {ms(full.wrk, full_requests):.3f}); "
+          f"bare {ms(bare.total, bare_requests):.3f} ms (gunicorn "
+          f"{ms(bare.server, bare_requests):.3f}, wrk {ms(bare.wrk, bare_requests):.3f})",
+          flush=True)
+    budget = 2 * ms(bare.total, bare_requests) - ms(full.wrk, full_requests)
+    print(f"   the 50% goal leaves the webhook's own work (app + database, HTTP server "
+          f"included) {budget:.3f} ms per request; it uses "
+          f"{ms(full.server + full.database, full_requests):.3f} ms", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--databases", default="postgresql,sqlite")
-    parser.add_argument("--participants", type=int, default=5000)
+    parser.add_argument("--participants", type=int, default=12_000)
     parser.add_argument("--rounds", type=int, default=3,
                         help="messages per participant (3: the check-in's answers; up to 5 "
                              "adds chatter)")
