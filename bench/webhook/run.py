@@ -1,6 +1,6 @@
 """Load-test the Twilio webhook against a bare Flask endpoint, on PostgreSQL and SQLite.
 
-    bench/webhook/run.sh [--participants 5000] [--rounds 3] [--duration 10] [--slices 3] ...
+    bench/webhook/run.sh [--participants 12000] [--rounds 3] [--duration 10] [--slices 3] ...
 
 For each database: a fresh database, `--participants` enrolled participants each with a
 waiting daily check-in, and a wrk Lua script holding pre-signed requests (every one with its
