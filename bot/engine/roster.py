@@ -12,7 +12,8 @@ on call is an error: an urgent alert at that hour would go straight to the backu
 
 The policy (`escalation:` in `study.yaml`) says how long each severity may wait for an
 acknowledgement before the alert climbs, the emergency number in the participant's safety
-message, and whether an opted-out participant still gets that message.
+message, whether an opted-out participant still gets that message, and the business hours
+(local to the roster's time zone) outside which a routine escalation waits to be paged.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -44,6 +45,12 @@ WEEK_MINUTES = 7 * DAY_MINUTES
 LEVEL_PRIMARY, LEVEL_PRIMARY_AGAIN, LEVEL_BACKUP, LEVEL_COORDINATOR = 0, 1, 2, 3
 TOP_LEVEL = LEVEL_COORDINATOR
 BUSINESS_DAY = "next business day"
+#: When a routine escalation may page someone (in the roster's time zone); urgent and high
+#: ones page at any hour.
+DEFAULT_BUSINESS_HOURS = "09:00-17:00"
+DEFAULT_BUSINESS_DAYS = "mon-fri"
+WEEKDAYS = frozenset(range(5))
+DEFERRED_SEVERITIES = frozenset({"routine"})
 #: What the safety message says when study.yaml names no number (the check warns).
 DEFAULT_EMERGENCY_NUMBER = "911"
 #: How long each severity may wait for an acknowledgement before the alert climbs.
@@ -52,7 +59,8 @@ DEFAULT_DEADLINES: Mapping[str, str] = {"urgent": "10m", "high": "30m", "routine
 ROSTER_KEYS = {"timezone", "navigators", "coordinator", "on_call"}
 NAVIGATOR_KEYS = {"name", "phone", "email", "language", "channels"}
 WINDOW_KEYS = {"days", "from", "to", "primary", "backup"}
-POLICY_KEYS = {"acknowledge_within", "emergency_number", "safety_message_when_opted_out"}
+POLICY_KEYS = {"acknowledge_within", "emergency_number", "safety_message_when_opted_out",
+               "business_hours", "business_days"}
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -134,15 +142,18 @@ class Roster:
 @dataclass(frozen=True, slots=True)
 class Deadline:
     """How long an alert waits: a duration, or until the same time on the next business
-    day (Monday to Friday, in the roster's time zone)."""
+    day (Monday to Friday unless the study says otherwise, in the roster's time zone)."""
 
     delta: timedelta | None = None  # None: the next business day
 
-    def after(self, now: datetime, timezone: str = "UTC") -> datetime:
+    def after(self, now: datetime, timezone: str = "UTC",
+              business_days: frozenset[int] = WEEKDAYS) -> datetime:
         if self.delta is not None:
             return now + self.delta
         local = now.astimezone(zone(timezone)) + timedelta(days=1)
-        while local.weekday() >= 5:
+        for _ in range(7):
+            if local.weekday() in business_days:
+                break
             local += timedelta(days=1)
         # Wall-clock arithmetic: the same local time, whatever DST did in between.
         return local.replace(tzinfo=None).replace(tzinfo=zone(timezone)).astimezone(now.tzinfo)
@@ -157,10 +168,38 @@ class EscalationPolicy:
         s: _deadline(v) for s, v in DEFAULT_DEADLINES.items()})
     emergency_number: str = ""
     safety_message_when_opted_out: bool = False
+    #: Minutes after local midnight: business hours start and end (within one day).
+    business_hours: tuple[int, int] = (9 * 60, 17 * 60)
+    business_days: frozenset[int] = WEEKDAYS
 
     def deadline(self, severity: str) -> Deadline:
         # An unknown severity waits no longer than an urgent one.
         return self.deadlines.get(severity) or _deadline(DEFAULT_DEADLINES["urgent"])
+
+    def acknowledge_by(self, severity: str, paged_at: datetime, timezone: str) -> datetime:
+        """When an alert paged at `paged_at` climbs if nobody acknowledges it."""
+        return self.deadline(severity).after(paged_at, timezone, self.business_days)
+
+    def in_business_hours(self, now: datetime, timezone: str) -> bool:
+        local = now.astimezone(zone(timezone))
+        minute = local.hour * 60 + local.minute
+        start, end = self.business_hours
+        return local.weekday() in self.business_days and start <= minute < end
+
+    def page_at(self, severity: str, now: datetime, timezone: str) -> datetime:
+        """When an escalation of `severity` may page someone: `now`, except a routine one
+        outside business hours, which waits for them to begin."""
+        if severity not in DEFERRED_SEVERITIES or self.in_business_hours(now, timezone):
+            return now
+        tz = zone(timezone)
+        today = now.astimezone(tz).date()
+        start = time(self.business_hours[0] // 60, self.business_hours[0] % 60)
+        for ahead in range(8):
+            day = today + timedelta(days=ahead)
+            opens = datetime.combine(day, start, tzinfo=tz)
+            if day.weekday() in self.business_days and opens > now:
+                return opens.astimezone(now.tzinfo)
+        return now  # no business day at all: never hold an alert back
 
     @property
     def emergency(self) -> str:
@@ -195,6 +234,19 @@ def parse_clock(value: object) -> int:
     if minutes > DAY_MINUTES:
         raise RosterError(f"`{value}` is past the end of the day (24:00)")
     return minutes
+
+
+def parse_hours(value: object) -> tuple[int, int]:
+    """ "09:00-17:00" -> (540, 1020): a span of hours within one day."""
+    first, sep, last = value.partition("-") if isinstance(value, str) else ("", "", "")
+    if not sep:
+        raise RosterError(f"`{value}` is not a span of hours; write it like \"09:00-17:00\", "
+                          "in quotes")
+    start, end = parse_clock(first.strip()), parse_clock(last.strip())
+    if start >= end:
+        raise RosterError(f"`{value}` must end after it starts, within one day, like "
+                          "\"09:00-17:00\"")
+    return start, end
 
 
 def format_clock(minutes: int) -> str:
@@ -594,9 +646,22 @@ def read_policy(data: Any, path: str, line: int = 1) -> tuple[EscalationPolicy, 
         err(data.key_lines["safety_message_when_opted_out"],
             "`safety_message_when_opted_out` must be true or false")
         opted_out = False
+    hours = parse_hours(DEFAULT_BUSINESS_HOURS)
+    if "business_hours" in data:
+        try:
+            hours = parse_hours(data["business_hours"])
+        except RosterError as exc:
+            err(data.key_lines["business_hours"], f"`escalation.business_hours`: {exc}")
+    days = parse_days(DEFAULT_BUSINESS_DAYS)
+    if "business_days" in data:
+        try:
+            days = parse_days(data["business_days"])
+        except RosterError as exc:
+            err(data.key_lines["business_days"], f"`escalation.business_days`: {exc}")
     return EscalationPolicy(deadlines=deadlines,
                             emergency_number=str(number).strip() if number is not None else "",
-                            safety_message_when_opted_out=opted_out), problems
+                            safety_message_when_opted_out=opted_out, business_hours=hours,
+                            business_days=days), problems
 
 
 def load_policy(folder: str | Path) -> tuple[EscalationPolicy, list[Problem]]:

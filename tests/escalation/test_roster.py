@@ -236,18 +236,47 @@ def write(folder: Path, name: str, text: str) -> Path:
     return path
 
 
+def test_routine_pages_wait_for_business_hours() -> None:
+    policy = EscalationPolicy()  # 09:00-17:00, Monday to Friday
+    ny = "America/New_York"
+    fri_23 = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)  # Friday 23:00 in New York
+    mon_09 = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
+    assert policy.page_at("routine", fri_23, ny) == mon_09
+    assert policy.page_at("urgent", fri_23, ny) == fri_23
+    assert policy.page_at("high", fri_23, ny) == fri_23
+    assert policy.page_at("routine", mon_09 - timedelta(minutes=1), ny) == mon_09
+    assert policy.page_at("routine", mon_09, ny) == mon_09
+    five_pm = mon_09 + timedelta(hours=8)
+    assert policy.page_at("routine", five_pm - timedelta(seconds=1), ny) == \
+        five_pm - timedelta(seconds=1)
+    assert policy.page_at("routine", five_pm, ny) == mon_09 + timedelta(days=1)
+    # Across the change to daylight time: Monday 09:00 EDT is 13:00 UTC.
+    sat = datetime(2026, 3, 7, 15, 0, tzinfo=UTC)
+    assert policy.page_at("routine", sat, ny) == datetime(2026, 3, 9, 13, 0, tzinfo=UTC)
+    # The same moment elsewhere: Saturday 01:00 in Tokyo is after hours too.
+    assert policy.page_at("routine", datetime(2026, 11, 27, 16, 0, tzinfo=UTC),
+                          "Asia/Tokyo") == datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
+
+
 def test_policy_from_study_yaml(tmp_path: Path) -> None:
     write(tmp_path, "study.yaml", """\
         escalation:
           emergency_number: "112"
           acknowledge_within: {urgent: 5m, high: 1h, routine: 24h}
           safety_message_when_opted_out: true
+          business_hours: "8:30-18:00"
+          business_days: [mon, tue, wed, thu, fri, sat]
         """)
     policy, problems = load_policy(tmp_path)
     assert problems == []
     assert policy.emergency == "112" and policy.safety_message_when_opted_out
     assert policy.deadline("urgent").delta == timedelta(minutes=5)
     assert policy.deadline("routine").delta == timedelta(hours=24)
+    assert policy.business_hours == (8 * 60 + 30, 18 * 60)
+    assert policy.business_days == frozenset(range(6))
+    defaults, _ = load_policy(ROOT / "flows")
+    assert defaults.business_hours == (9 * 60, 17 * 60)
+    assert defaults.business_days == frozenset(range(5))
 
 
 def test_policy_mistakes(tmp_path: Path) -> None:
@@ -257,12 +286,46 @@ def test_policy_mistakes(tmp_path: Path) -> None:
           acknowledge_within: {urgent: soon, critical: 5m}
           safety_message_when_opted_out: sometimes
           page_everybody: true
+          business_hours: "17:00-09:00"
+          business_days: mon-fry
         """)
     policy, problems = load_policy(tmp_path)
     assert sorted((p.code, p.line) for p in problems) == [
         ("bad_escalation", 2), ("bad_escalation", 3), ("bad_escalation", 3),
-        ("bad_escalation", 4), ("unknown_key", 5)]
+        ("bad_escalation", 4), ("bad_escalation", 6), ("bad_escalation", 7),
+        ("unknown_key", 5)]
     assert policy == EscalationPolicy()
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ('"17:00-09:00"', "must end after it starts"),
+    ('"09:00-09:00"', "must end after it starts"),
+    ('"nine to five"', "is not a span of hours"),
+    ("9", "is not a span of hours"),
+    ('"09:00-25:00"', "`25:00` is not a time of day"),
+])
+def test_flows_check_names_the_file_and_line_of_bad_business_hours(
+        study: Path, value: str, says: str) -> None:
+    path = study / "study.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert 'business_hours: "09:00-17:00"' in text
+    path.write_text(text.replace('"09:00-17:00"', value), encoding="utf-8")
+    line = next(i for i, row in enumerate(path.read_text("utf-8").splitlines(), 1)
+                if row.lstrip().startswith("business_hours:"))
+    exit_code, output = run_cli(str(study))
+    assert exit_code == 1
+    assert f"{path}:{line}: error: `escalation.business_hours`: " in output
+    assert says in output
+
+
+def test_flows_check_refuses_bad_business_days(study: Path) -> None:
+    path = study / "study.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "business_days: mon-fri", "business_days: weekdayz"), encoding="utf-8")
+    (problem,) = check_paths([study])
+    assert (problem.code, problem.level, problem.path) == ("bad_escalation", "error",
+                                                           str(path))
+    assert "`escalation.business_days`: `weekdayz` is not a day" in problem.message
 
 
 @pytest.fixture
