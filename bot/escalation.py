@@ -9,12 +9,18 @@
    (escalation, level, navigator, channel) is one `escalation_alert` row, unique in the
    database: running anything twice never sends a level's alert twice. SMS and WhatsApp
    alerts are outbox rows (the send worker retries them); email alerts are sent over SMTP
-   by `deliver_email_alerts`, with its own claim, retries and backoff.
-3. Climb (`check_escalations`, run periodically with an explicit `now`): an alert not
-   acknowledged by its deadline (per severity, `escalation.acknowledge_within` in
-   study.yaml) goes to the primary again (level 1), then the backup (2), then the
-   coordinator (3). Levels with nobody on call are skipped. Everything is in the database,
-   so a worker killed half-way loses nothing: the next check does what is due.
+   by `deliver_email_alerts`, with its own claim, retries and backoff. A page that cannot
+   go out now leaves the escalation *waiting*: open with no alert at its `level`. A routine
+   one outside business hours waits for them (`next_alert_at` = when they begin); one with
+   nobody on call at that level or above is "unrouted" (`next_alert_at` = when the critical
+   log line may be repeated). The deadline counts from the page, not from the raise.
+3. Climb (`check_escalations`, run periodically with an explicit `now`): waiting
+   escalations are paged as soon as they can be (business hours began, someone came on
+   call), then an alert not acknowledged by its deadline (per severity,
+   `escalation.acknowledge_within` in study.yaml) goes to the primary again (level 1), then
+   the backup (2), then the coordinator (3). Levels with nobody on call are skipped.
+   Everything is in the database, so a worker killed half-way loses nothing: the next check
+   does what is due.
 4. Acknowledge (`acknowledge`): `ACK <code>` texted from a navigator's registered phone
    (`navigator_reply`, routed here by the webhook), or `bot escalations ack`. The climb
    stops and alerts not yet sent are cancelled.
@@ -49,6 +55,7 @@ from sqlmodel import Session, SQLModel, col, select
 from . import audit, consent, logs, navigators, outbox, system_messages
 from .config import Settings
 from .engine.roster import (
+    DEFERRED_SEVERITIES,
     LEVEL_PRIMARY,
     TOP_LEVEL,
     EscalationPolicy,
@@ -78,8 +85,12 @@ EMAIL_BACKOFF: Final = timedelta(seconds=30)
 EMAIL_BACKOFF_MAX: Final = timedelta(minutes=10)
 EMAIL_LEASE: Final = timedelta(minutes=2)
 SMTP_TIMEOUT_S: Final = 10.0
-#: Escalations climbed per check, oldest deadline first; the next check takes the rest.
+#: Escalations paged after a wait, and climbed, per check (oldest first); the next check
+#: takes the rest.
 CHECK_LIMIT: Final = 500
+#: An unrouted escalation is retried on every check, but its critical log line (and audit
+#: entry) comes back only this often: loud enough to be fixed, not a line every 15 seconds.
+UNROUTED_REPEAT: Final = timedelta(hours=1)
 JOB_QUEUE: Final = "default"
 DELIVER_JOB: Final = "workers.escalate.deliver_alerts"
 #: Codes are typed by navigators (`ACK E7K2Q`): no 0/O, 1/I/L look-alikes.
@@ -181,14 +192,18 @@ def raise_escalation(db: Session, participant: Participant, *, severity: str, re
 def _repeat(db: Session, settings: Settings, esc: Escalation, participant: Participant,
             severity: str, source: str, now: datetime, message_id: int | None) -> None:
     """The same reason again while open: counted and audited, never paged again; a higher
-    severity shortens the wait before the climb."""
+    severity shortens the wait before the climb, or pages at once one still waiting (a
+    routine escalation held for business hours that is now urgent)."""
     before = esc.severity
     esc.repeats += 1
+    waiting = False
     if SEVERITY_RANK.get(severity, 0) > SEVERITY_RANK.get(esc.severity, 0):
         esc.severity = severity
-        if esc.state == "open" and esc.next_alert_at is not None:
+        if esc.state == "open":
+            waiting = not _alerted(db, esc)
+        if not waiting and esc.state == "open" and esc.next_alert_at is not None:
             roster_tz = navigators.roster_timezone(db)
-            sooner = policy(settings).deadline(severity).after(now, roster_tz)
+            sooner = policy(settings).acknowledge_by(severity, now, roster_tz)
             esc.next_alert_at = min(esc.next_alert_at, sooner)
     esc.updated_at = now
     db.add(esc)
@@ -198,6 +213,10 @@ def _repeat(db: Session, settings: Settings, esc: Escalation, participant: Parti
                       "source": source, "message_id": message_id})
     logs.event(_log, "escalation_repeated", code=esc.code, repeats=esc.repeats,
                severity=esc.severity, participant=participant.code)
+    if waiting:
+        # A new severity is news: if nobody can be paged still, say so again at once.
+        esc.next_alert_at = None
+        _page(db, settings, esc, navigators.load_roster(db), esc.level, now, participant.code)
 
 
 def screen_inbound(db: Session, participant_id: int, text: str, language: str, *,
@@ -266,35 +285,88 @@ def _route(roster: Roster, start: int, now: datetime) -> tuple[int, list[str]]:
     return TOP_LEVEL, []
 
 
+def _targets(db: Session, names: Sequence[str]) -> list[tuple[Navigator, str]]:
+    """(navigator, channel) for each active navigator named, in roster order."""
+    people = {n.name: n for n in db.exec(select(Navigator).where(
+        col(Navigator.name).in_(names), col(Navigator.active).is_(True))).all()}
+    return [(people[name], channel) for name in names if name in people
+            for channel in navigators.channels_of(people[name])]
+
+
 def _page(db: Session, settings: Settings, esc: Escalation, roster: Roster, start: int,
-          now: datetime, participant_code: str) -> None:
-    """Alert level `start` (or the next level with someone on call) and set the deadline."""
+          now: datetime, participant_code: str) -> str:
+    """Alert level `start` (or the next level with someone on call) and set the deadline
+    from now: "paged". Or leave the escalation waiting at `start`, with no alert at that
+    level, for `check_escalations` to page later: "deferred" (a routine one outside business
+    hours) or "unrouted" (nobody on call at that level or above)."""
+    pol = policy(settings)
+    until = pol.page_at(esc.severity, now, roster.timezone)
+    if until > now:
+        _defer(db, esc, start, until, now, participant_code)
+        return "deferred"
     level, names = _route(roster, start, now)
-    previous = esc.level
+    targets = _targets(db, names) if names else []
+    if not targets:
+        _unrouted(db, esc, start, now, participant_code)
+        return "unrouted"
     esc.level = level
-    esc.next_alert_at = policy(settings).deadline(esc.severity).after(now, roster.timezone)
+    esc.next_alert_at = pol.acknowledge_by(esc.severity, now, roster.timezone)
     esc.updated_at = now
     db.add(esc)
     if start > LEVEL_PRIMARY:
+        # A climb pages level `start` or above after level `start - 1` went unanswered.
         audit.record(db, actor=ACTOR, action="escalation.climbed", entity="escalation",
-                     entity_id=esc.code, at=now, new={"from": previous, "to": level,
+                     entity_id=esc.code, at=now, new={"from": start - 1, "to": level,
                                                       "skipped": level - start})
         logs.event(_log, "escalation_climbed", code=esc.code, level=level,
                    severity=esc.severity, participant=participant_code)
-    if not names:
-        audit.record(db, actor=ACTOR, action="escalation.unrouted", entity="escalation",
-                     entity_id=esc.code, at=now, new={"level": level})
-        logs.event(_log, "escalation_unrouted", level=50, code=esc.code,
-                   severity=esc.severity, participant=participant_code)
+    for nav, channel in targets:
+        _alert(db, settings, esc, nav, channel, level, now, participant_code)
+    return "paged"
+
+
+def _defer(db: Session, esc: Escalation, level: int, until: datetime, now: datetime,
+           participant_code: str) -> None:
+    """Hold the page of `level` until business hours begin; recorded once per wait."""
+    if esc.level == level and esc.next_alert_at == until:
+        return  # held already, until the same time: a later check looking again
+    esc.level, esc.next_alert_at, esc.updated_at = level, until, now
+    db.add(esc)
+    audit.record(db, actor=ACTOR, action="escalation.deferred", entity="escalation",
+                 entity_id=esc.code, at=now,
+                 new={"level": level, "until": until.isoformat(), "why": "business hours"})
+    logs.event(_log, "escalation_deferred", code=esc.code, severity=esc.severity,
+               until=until.isoformat(), participant=participant_code)
+
+
+def _unrouted(db: Session, esc: Escalation, level: int, now: datetime,
+              participant_code: str) -> None:
+    """Nobody to page at `level` or above. Every check tries again; the critical line is
+    repeated at most every `UNROUTED_REPEAT`, tracked in `next_alert_at`."""
+    esc.level = level
+    db.add(esc)
+    again = esc.next_alert_at
+    # Set by the last line (at most an hour ahead) or by a deferral (later): only the first
+    # keeps this one quiet.
+    if again is not None and now < again <= now + UNROUTED_REPEAT:
         return
-    people = {n.name: n for n in db.exec(select(Navigator).where(
-        col(Navigator.name).in_(names), col(Navigator.active).is_(True))).all()}
-    for name in names:
-        nav = people.get(name)
-        if nav is None:
-            continue
-        for channel in navigators.channels_of(nav):
-            _alert(db, settings, esc, nav, channel, level, now, participant_code)
+    esc.next_alert_at, esc.updated_at = now + UNROUTED_REPEAT, now
+    audit.record(db, actor=ACTOR, action="escalation.unrouted", entity="escalation",
+                 entity_id=esc.code, at=now, new={"level": level})
+    logs.event(_log, "escalation_unrouted", level=50, code=esc.code,
+               severity=esc.severity, participant=participant_code)
+
+
+def _alerted_at_level() -> sa.Exists:
+    """The escalation (of the enclosing query) has an alert at its current level."""
+    return sa.exists().where(col(EscalationAlert.escalation_id) == col(Escalation.id),
+                             col(EscalationAlert.level) == col(Escalation.level))
+
+
+def _alerted(db: Session, esc: Escalation) -> bool:
+    return db.exec(select(EscalationAlert.id).where(
+        EscalationAlert.escalation_id == esc.id, EscalationAlert.level == esc.level)
+        .limit(1)).first() is not None
 
 
 @functools.cache
@@ -560,13 +632,33 @@ def deliver_email_alerts(settings: Settings, now: datetime | None = None,
 
 @dataclass(slots=True)
 class CheckResult:
-    climbed: list[str] = field(default_factory=list)  # codes
+    paged: list[str] = field(default_factory=list)  # codes: waiting ones paged at last
+    climbed: list[str] = field(default_factory=list)  # codes: overdue ones paged higher up
     unanswered: list[str] = field(default_factory=list)  # codes past the top level
     emails: EmailCounts = field(default_factory=EmailCounts)
 
 
+def _waiting(db: Session, pol: EscalationPolicy, now: datetime) -> Sequence[Escalation]:
+    """Open escalations with no alert at their level yet: held for business hours, or
+    unrouted. Outside business hours a held routine one is looked at only when its time
+    has come (a study that moved its hours), not on every check."""
+    query = select(Escalation).where(Escalation.state == "open", ~_alerted_at_level())
+    if not pol.in_business_hours(now, navigators.roster_timezone(db)):
+        query = query.where(sa.or_(col(Escalation.severity).not_in(DEFERRED_SEVERITIES),
+                                   col(Escalation.next_alert_at).is_(None),
+                                   col(Escalation.next_alert_at) <= now))
+    return db.exec(query.order_by(col(Escalation.id)).limit(CHECK_LIMIT)
+                   .with_for_update(skip_locked=True)).all()
+
+
+def _participant_code(db: Session, esc: Escalation) -> str:
+    p = db.get(Participant, esc.participant_id)
+    return p.code if p is not None else "?"
+
+
 def check_escalations(settings: Settings, now: datetime | None = None) -> CheckResult:
-    """Climb every open escalation whose deadline has passed, then send due email alerts.
+    """Page the waiting escalations that can be paged now (business hours began, someone
+    came on call), climb every one whose deadline has passed, then send due email alerts.
 
     Idempotent and safe to run from several processes: the escalation rows are locked
     (SKIP LOCKED on PostgreSQL) and alerts are unique per level and channel.
@@ -575,16 +667,21 @@ def check_escalations(settings: Settings, now: datetime | None = None) -> CheckR
     result = CheckResult()
     url = settings.database_url
     with outbox.write_lock(url), session_scope(url) as db:
+        waiting = _waiting(db, policy(settings), now)
         due = db.exec(
             select(Escalation).where(Escalation.state == "open",
                                      col(Escalation.next_alert_at).is_not(None),
-                                     col(Escalation.next_alert_at) <= now)
+                                     col(Escalation.next_alert_at) <= now,
+                                     _alerted_at_level())
             .order_by(col(Escalation.next_alert_at)).limit(CHECK_LIMIT)
             .with_for_update(skip_locked=True)).all()
-        roster = navigators.load_roster(db) if due else Roster()
+        roster = navigators.load_roster(db) if due or waiting else Roster()
+        for esc in waiting:
+            if _page(db, settings, esc, roster, esc.level, now,
+                     _participant_code(db, esc)) == "paged":
+                result.paged.append(esc.code)
         for esc in due:
-            p = db.get(Participant, esc.participant_id)
-            code = p.code if p is not None else "?"
+            code = _participant_code(db, esc)
             if esc.level >= TOP_LEVEL:
                 esc.next_alert_at, esc.updated_at = None, now
                 db.add(esc)
@@ -595,8 +692,9 @@ def check_escalations(settings: Settings, now: datetime | None = None) -> CheckR
                            severity=esc.severity, participant=code)
                 result.unanswered.append(esc.code)
                 continue
-            _page(db, settings, esc, roster, esc.level + 1, now, code)
-            result.climbed.append(esc.code)
+            # A climb held for business hours or unrouted is paged later, as a waiting one.
+            if _page(db, settings, esc, roster, esc.level + 1, now, code) == "paged":
+                result.climbed.append(esc.code)
     result.emails = deliver_email_alerts(settings, now)
     return result
 

@@ -6,8 +6,10 @@
 
 Jobs carry alert ids only. Nothing here is needed for correctness beyond the periodic pass:
 every state lives in the database, so a lost job or a killed worker only delays an alert
-until the next pass picks it up (`bot.escalation.check_escalations`). The scheduler loop
-(workers/scheduler.py) can run that pass on its own tick instead of this loop.
+until the next pass picks it up (`bot.escalation.check_escalations`). Each pass also pages
+the escalations that were waiting: routine ones held until business hours, and unrouted
+ones, as soon as someone is on call. The scheduler loop (workers/scheduler.py) can run that
+pass on its own tick instead of this loop.
 """
 
 from __future__ import annotations
@@ -34,12 +36,14 @@ def deliver_alerts(ids: list[int]) -> dict[str, int]:
 
 
 def check_job() -> dict[str, int]:
-    """RQ job: climb overdue escalations and send due email alerts."""
-    return _summary(escalation.check_escalations(Settings.from_env(), utcnow()))
+    """RQ job: page waiting escalations, climb overdue ones, send due email alerts."""
+    return summary(escalation.check_escalations(Settings.from_env(), utcnow()))
 
 
-def _summary(result: escalation.CheckResult) -> dict[str, int]:
-    return {"climbed": len(result.climbed), "unanswered": len(result.unanswered),
+def summary(result: escalation.CheckResult) -> dict[str, int]:
+    """What one pass did, as counts for a log line or a job result."""
+    return {"paged": len(result.paged), "climbed": len(result.climbed),
+            "unanswered": len(result.unanswered),
             "emails_sent": result.emails.sent, "emails_retrying": result.emails.retrying,
             "emails_failed": result.emails.failed}
 
@@ -57,10 +61,10 @@ class EscalationLoop:
         return self
 
     def tick(self, now: datetime | None = None) -> dict[str, int]:
-        summary = _summary(escalation.check_escalations(self.settings, now or utcnow()))
-        if any(summary.values()):
-            logs.event(_log, "escalations_checked", **summary)
-        return summary
+        counts = summary(escalation.check_escalations(self.settings, now or utcnow()))
+        if any(counts.values()):
+            logs.event(_log, "escalations_checked", **counts)
+        return counts
 
     def run(self) -> None:
         while not self._stop.is_set():

@@ -7,7 +7,10 @@ Every `interval` seconds (15 by default):
 2. every due pending nudge without a job in Redis gets one on the `nudges` queue: job id
    `nudge_<id>_<due>` (from `bot.schedule.job_id`), carrying the id only;
 3. the outbox sweep enqueues due messages that have no job (`workers.sweep.sweep_outbox`);
-4. every few hours, finished nudges older than 30 days are deleted.
+4. the escalation check (`bot.escalation.check_escalations`): waiting escalations are paged
+   as soon as they can be (a routine one when business hours begin, an unrouted one when
+   someone comes on call), unacknowledged alerts climb, due email alerts go out;
+5. every few hours, finished nudges older than 30 days are deleted.
 
 Why a database-polling loop and not RQ's `enqueue_at`: the database is the truth, so the
 loop survives a Redis flush (the next tick finds the nudges still pending and enqueues them
@@ -35,6 +38,7 @@ from bot.store.db import session_scope
 from bot.store.types import utcnow
 
 from . import nudge as nudge_job
+from .escalate import summary as escalation_summary
 from .sweep import sweep_outbox
 
 _log = logs.get_logger("scheduler")
@@ -66,6 +70,7 @@ class Tick:
     enqueued: int = 0
     swept: int = 0
     pruned: int = 0
+    escalations: escalation.CheckResult | None = None
     errors: list[str] = field(default_factory=list)
 
 
@@ -139,9 +144,15 @@ class Scheduler:
         if self.sweep:
             tick.swept = self._step(tick, "sweep",
                                     lambda: sweep_outbox(self.settings, self.redis, now)) or 0
-        # Unacknowledged alerts climb (primary again, backup, coordinator) from the same loop,
-        # so a deployment that runs the scheduler needs nothing else for escalations.
-        self._step(tick, "escalations", lambda: escalation.check_escalations(self.settings, now))
+        # Waiting escalations are paged and unacknowledged alerts climb from the same loop,
+        # so a deployment that runs the scheduler needs nothing else for escalations. Every
+        # tick retries the unrouted ones: coverage that begins is used within one interval.
+        tick.escalations = self._step(
+            tick, "escalations", lambda: escalation.check_escalations(self.settings, now))
+        if tick.escalations is not None:
+            counts = escalation_summary(tick.escalations)
+            if any(counts.values()):
+                logs.event(_log, "escalations_checked", **counts)
         if self._pruned_at is None or now - self._pruned_at >= self.prune_every:
             tick.pruned = self._step(tick, "prune", lambda: self._prune(now)) or 0
             self._pruned_at = now
