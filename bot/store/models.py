@@ -45,6 +45,9 @@ class Participant(SQLModel, table=True):
     fields_json: str = Field(default="{}", sa_column=sa.Column(sa.Text, nullable=False))
     last_inbound_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
     whatsapp_window_closed: bool = Field(default=False)
+    #: A text of theirs went out as a template that does not show it (Message.withheld_at):
+    #: their next WhatsApp message gets it. Read by the webhook with the row it locks anyway.
+    whatsapp_withheld: bool = Field(default=False)
     pseudonym: str | None = Field(default=None, max_length=40, index=True)
     erased_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
     created_at: datetime = _created()
@@ -136,6 +139,11 @@ class Message(SQLModel, table=True):
     purpose: str | None = Field(default=None, max_length=32)  # WhatsApp template purpose
     content_sid: str | None = Field(default=None, max_length=64)
     content_variables: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    # WhatsApp outside the window, as a template without `{body}`: the participant saw only
+    # the template, and the text waits for their next message. `withheld_outcome` says what
+    # became of it: delivered (in the reply to that message) | expired (stale by then).
+    withheld_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    withheld_outcome: str | None = Field(default=None, max_length=12)
     last_error: str | None = Field(default=None, max_length=200)
     reply_to_id: int | None = Field(default=None, foreign_key="message.id")
     created_at: datetime = _created()
