@@ -154,6 +154,8 @@ class Plan:
     content_variables: str | None = None
     #: Why the channel or form differs from what was asked: "template" | "sms_fallback".
     fallback: str | None = None
+    #: A template that does not show `body`: the text waits for the participant's reply.
+    withheld: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +191,8 @@ def plan(channel: str, body: str, r: Recipient, *, purpose: str | None, now: dat
     if template is not None:
         values = {**template_values, "body": body}
         return Plan("whatsapp", f"whatsapp:{r.phone}", None, template.content_sid,
-                    template.render_variables(values), fallback="template")
+                    template.render_variables(values), fallback="template",
+                    withheld=not template.carries_body)
     if r.sms_consent:
         return Plan("sms", r.phone, body, fallback="sms_fallback")
     why = ("no WhatsApp sender configured" if not whatsapp_ready else

@@ -15,6 +15,10 @@ Variable values are format strings over a few safe fields (`study_name`, `study_
 and `body`, the text the bot meant to send); nothing else about the participant is offered,
 so no health data lands in a template by accident. A purpose with no template in the
 participant's language has none: the message falls back to SMS or is undeliverable.
+
+A template whose variables do not use `{body}` does not show the text: the send job marks
+the row withheld, and the webhook delivers the text when the participant next writes
+(bot/outbox.release_withheld).
 """
 
 from __future__ import annotations
@@ -55,6 +59,17 @@ class Template:
         """`content_variables` as Twilio wants it: a JSON object of strings."""
         out = {key: text.format_map(_Only(values)) for key, text in self.variables.items()}
         return json.dumps(out, ensure_ascii=False, sort_keys=True)
+
+    @property
+    def carries_body(self) -> bool:
+        """Does the participant see the text itself (`{body}` in a variable)? A generic
+        template ("you have a new message") withholds it until they write back."""
+        return any("body" in _names(text) for text in self.variables.values())
+
+
+def _names(text: str) -> set[str]:
+    """The fields a variable's format string uses."""
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
 
 
 class _Only(dict[str, str]):
@@ -128,8 +143,7 @@ def _template(purpose: str, language: str, entry: Any, where: str) -> Template:
     for key, text in variables.items():
         if not isinstance(text, str):
             raise TemplateError(f"{where}: variable {key} must be text")
-        names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
-        bad = sorted(names - set(FIELDS))
+        bad = sorted(_names(text) - set(FIELDS))
         if bad:
             raise TemplateError(f"{where}: variable {key} uses {bad}; only "
                                 f"{', '.join(FIELDS)} may be used")

@@ -12,7 +12,8 @@
    taking its units from the shared per-sender rate limit.
 4. Record each answer as it comes: the SID and Twilio's status, or what the error means
    (retry later, opted out, final). Rows to retry go back to "pending" with a due time and
-   a scheduled job.
+   a scheduled job. A template that does not show the text marks its row `withheld_at` and
+   flags the participant: the webhook delivers the text when they next write.
 
 At most once: a row with a SID is never claimed again. A worker killed between Twilio's
 answer and the commit leaves its row "sending"; once the lease is over the sweep sends it
@@ -96,8 +97,16 @@ _RECORD_SENT = (
             channel=sa.bindparam("b_channel"), sender=sa.bindparam("b_sender"),
             content_sid=sa.bindparam("b_content_sid"),
             content_variables=sa.bindparam("b_content_variables"),
+            withheld_at=sa.bindparam("b_withheld_at"),
             sent_at=sa.bindparam("b_now"), updated_at=sa.bindparam("b_now"),
             error_code=None, last_error=None)
+)
+#: Their next message gets the withheld text (bot/conversation.py reads the flag from the
+#: row it locks anyway). Rows already flagged are not touched, so not locked either.
+_FLAG_WITHHELD = (
+    sa.update(_P)
+    .where(_P.c.id.in_(sa.bindparam("ids", expanding=True)), _P.c.whatsapp_withheld == sa.false())
+    .values(whatsapp_withheld=True)
 )
 _REPEND = (
     sa.update(_M)
@@ -458,13 +467,17 @@ def _record(ctx: SendContext, results: list[Result], counts: Counts) -> list[tup
     repend: list[dict[str, Any]] = []
     later: list[tuple[int, datetime]] = []
     other: list[Result] = []
+    withheld: set[int] = set()  # participants with a text withheld in this group
     for r in results:
         item = r.item
         if r.sid is not None:
             sent.append({"b_id": item.id, "b_sid": r.sid, "b_status": r.status,
                          "b_channel": item.plan.channel, "b_sender": item.sender.shown,
                          "b_content_sid": item.plan.content_sid,
-                         "b_content_variables": item.plan.content_variables, "b_now": now})
+                         "b_content_variables": item.plan.content_variables,
+                         "b_withheld_at": now if item.plan.withheld else None, "b_now": now})
+            if item.plan.withheld and item.participant_id is not None:
+                withheld.add(item.participant_id)
         elif r.retry_after is not None:
             due = now + timedelta(seconds=r.retry_after)
             repend.append({"b_id": item.id, "b_due": due, "b_refund": 1, "b_code": None,
@@ -486,6 +499,9 @@ def _record(ctx: SendContext, results: list[Result], counts: Counts) -> list[tup
             other.append(r)
     with outbox.write_lock(url), Session(get_engine(url), expire_on_commit=False) as db:
         conn = db.connection()
+        if withheld:
+            # The participant's row before the messages': the webhook locks in that order.
+            conn.execute(_FLAG_WITHHELD, {"ids": sorted(withheld)})
         if sent:
             conn.execute(_RECORD_SENT, sent)
             counts.sent += len(sent)
