@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, select
 
-from . import audit, consent, escalation, logs, nudges, participants, system_messages
+from . import audit, consent, escalation, logs, nudges, outbox, participants, system_messages
 from .config import Settings
 from .engine import runner, understand
 from .engine import session as es
@@ -80,7 +80,7 @@ _S = SQLModel.metadata.tables["conversation_session"]
 _SEEN = DriverSQL(
     "UPDATE participant SET last_inbound_at = ? WHERE phone = ? AND erased_at IS NULL "
     "RETURNING id, code, phone, language, timezone, consent, fields_json, "
-    "whatsapp_window_closed")
+    "whatsapp_window_closed, whatsapp_withheld")
 _WAITING = DriverSQL(
     "SELECT id, flow_id, flow_version, state_json FROM conversation_session "
     "WHERE participant_id = ? AND status = 'waiting' ORDER BY updated_at DESC LIMIT 1")
@@ -148,13 +148,14 @@ class _Who:
     consent: str
     fields_json: str
     whatsapp_window_closed: bool
+    whatsapp_withheld: bool
     orm: Participant | None = None
 
     @classmethod
     def of(cls, p: Participant) -> _Who:
         assert p.id is not None
         return cls(p.id, p.code, p.phone, p.language, p.timezone, p.consent, p.fields_json,
-                   p.whatsapp_window_closed, orm=p)
+                   p.whatsapp_window_closed, p.whatsapp_withheld, orm=p)
 
     def load(self, db: Session) -> Participant:
         """The ORM row (already locked by this transaction), for audited changes."""
@@ -455,6 +456,7 @@ def handle_inbound(db: Session, inbound: Inbound, *, settings: Settings, registr
         return _unknown_sender(db, inbound, settings, now)
     who = _Who(*found)
     who.whatsapp_window_closed = bool(who.whatsapp_window_closed)  # SQLite's driver: 0 or 1
+    who.whatsapp_withheld = bool(who.whatsapp_withheld)
     msg_id = _insert_ignore(db, "message", {
         "participant_id": who.id, "direction": "in", "channel": inbound.channel,
         "address": inbound.phone, "sender": inbound.to, "twilio_sid": inbound.sid,
@@ -490,6 +492,9 @@ def handle_inbound(db: Session, inbound: Inbound, *, settings: Settings, registr
         return outcome
 
     row = _WAITING.first(conn, (who.id,))
+    if inbound.channel == "whatsapp" and who.whatsapp_withheld and _withheld_reply(
+            db, who, inbound.body, flagged, row[0] if row else None, now, delivery, outcome):
+        return outcome
     if row is None:
         keyword = understand.detect_keyword(inbound.body, who.language)
         if keyword is not None:
@@ -528,8 +533,34 @@ def handle_inbound(db: Session, inbound: Inbound, *, settings: Settings, registr
     step = _Step(db, settings, who, _SessionRef(session_id, flow_id, flow_version), before,
                  after, events, now, delivery, catalogs)
     _apply(step, pipeline=True)
-    outcome.replies = step.texts
+    outcome.replies.extend(step.texts)  # after any withheld texts
     return outcome
+
+
+def _withheld_reply(db: Session, who: _Who, body: str, flagged: list[Escalation],
+                    waiting: str | None, now: datetime, d: _Delivery, outcome: Outcome) -> bool:
+    """Texts of theirs went out as templates that do not show them: this message, which
+    opens the window, gets them first in its reply. True when that is the whole answer: the
+    participant was answering the template, not the open question (`waiting`, a session
+    id) they have not seen. False: handle the message as usual (after the texts, if any).
+    """
+    if understand.detect_keyword(body, who.language) is not None:
+        return False  # STOP, START, HELP, a language: as usual; the texts wait
+    if any(e.severity == "urgent" for e in flagged):
+        outcome.result = "red_flag"  # the safety message answers this one; the texts wait
+        return True
+    texts = outbox.release_withheld(db, who.id, now=now, reply_to_id=d.reply_to_id)
+    if not texts:
+        return False
+    _NEW_MESSAGES.many(db.connection(), [_message_row(
+        who, t.body, kind="reply", status="sent", now=now, channel=d.channel, sender=d.sender,
+        language=t.language or who.language, session_id=t.session_id, step=t.step,
+        reply_to_id=d.reply_to_id) for t in texts])
+    outcome.replies.extend(t.body for t in texts)
+    if waiting is not None and all(t.session_id != waiting for t in texts):
+        return False  # the open question went out in full: this may well be its answer
+    outcome.result = "withheld_delivered"
+    return True
 
 
 def _system_reply(db: Session, who: _Who, text: str, now: datetime, d: _Delivery) -> None:

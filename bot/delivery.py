@@ -22,6 +22,9 @@ from .templates import TemplateRegistry
 
 #: A participant's last message opens WhatsApp's free-form window for this long.
 WHATSAPP_WINDOW: Final = timedelta(hours=24)
+#: A text withheld behind a template goes out with the reply to the participant's next
+#: message for this long; after that it is stale (last week's check-in question).
+WITHHELD_KEEP: Final = timedelta(days=7)
 #: Sends of one message (the first one included) before a transient error becomes final.
 MAX_ATTEMPTS: Final = 5
 #: The longest a retry waits, whatever the attempt.
@@ -198,6 +201,24 @@ def plan(channel: str, body: str, r: Recipient, *, purpose: str | None, now: dat
     why = ("no WhatsApp sender configured" if not whatsapp_ready else
            f"WhatsApp window closed, no template for {purpose or 'default'}/{r.language}")
     return Undeliverable(f"{why}, and no SMS consent")
+
+
+def withheld_expiry(*, withheld_at: datetime, created_at: datetime, now: datetime,
+                    template_failed: bool = False, conversation_ended_at: datetime | None = None,
+                    opted_out_at: datetime | None = None) -> str | None:
+    """Why a withheld text is no longer worth sending when the participant writes (its
+    reason, safe to store), or None: deliver it."""
+    if template_failed:
+        return "template not delivered"  # the retry of the row carries the text
+    if now - withheld_at >= WITHHELD_KEEP:
+        return f"older than {WITHHELD_KEEP.days} days"
+    if opted_out_at is not None and opted_out_at >= withheld_at:
+        return "opted out since"
+    if conversation_ended_at is not None and conversation_ended_at > created_at:
+        # Ended after the text was written, without the participant: given up on, or
+        # replaced by a newer conversation. Its question can no longer be answered.
+        return "conversation ended"
+    return None
 
 
 # ---- senders and rates ----------------------------------------------------------------------

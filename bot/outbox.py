@@ -13,6 +13,10 @@ Statuses of an outbound row: pending (waiting for a worker) → sending (claimed
 accepted (Twilio has it) → sent → delivered | undelivered | failed | read. Besides those:
 suppressed (refused at enqueue: opted out), cancelled (opt-out or erasure before it left),
 undeliverable (WhatsApp window closed, no template, no SMS consent), failed (final error).
+
+A row sent as a WhatsApp template that does not show its text is `withheld_at`: the text
+goes out in the reply to the participant's next message (`release_withheld`, called by the
+webhook), or expires.
 """
 
 from __future__ import annotations
@@ -29,12 +33,12 @@ import sqlalchemy as sa
 from redis import Redis
 from rq import Queue
 from sqlalchemy import event
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from . import audit, consent, delivery, logs, participants
 from .engine.segments import segments
 from .store.db import is_sqlite
-from .store.models import Message, Participant, StatusCallback
+from .store.models import ConsentChange, Message, Participant, StatusCallback
 from .store.types import utcnow
 
 try:
@@ -306,6 +310,91 @@ def cancel_pending(db: Session, participant_id: int, reason: str,
     return count
 
 
+# ---- withheld texts --------------------------------------------------------------------------
+
+_M = SQLModel.metadata.tables["message"]
+_S = SQLModel.metadata.tables["conversation_session"]
+_P = SQLModel.metadata.tables["participant"]
+_WITHHELD = (
+    sa.select(_M.c.id, _M.c.body, _M.c.kind, _M.c.language, _M.c.session_id, _M.c.step,
+              _M.c.status, _M.c.created_at, _M.c.withheld_at, _S.c.ended_at)
+    .select_from(_M.outerjoin(_S, _S.c.id == _M.c.session_id))
+    .where(_M.c.participant_id == sa.bindparam("pid"), _M.c.direction == "out",
+           _M.c.withheld_at.is_not(None), _M.c.withheld_outcome.is_(None))
+    .order_by(_M.c.withheld_at, _M.c.id)
+)
+_LAST_OPT_OUT = (
+    sa.select(sa.func.max(col(ConsentChange.at)))
+    .where(col(ConsentChange.participant_id) == sa.bindparam("pid"),
+           col(ConsentChange.state) == consent.OPTED_OUT)
+)
+_RESOLVE = (
+    sa.update(_M).where(_M.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(withheld_outcome=sa.bindparam("outcome"), updated_at=sa.bindparam("now"))
+)
+_UNFLAG = sa.update(_P).where(_P.c.id == sa.bindparam("pid")).values(whatsapp_withheld=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Withheld:
+    """A text to deliver in the reply: what it was, and where it belongs."""
+
+    id: int
+    body: str
+    kind: str
+    language: str | None
+    session_id: str | None
+    step: str | None
+
+
+def release_withheld(db: Session, participant_id: int, *, now: datetime,
+                     reply_to_id: int | None) -> list[Withheld]:
+    """The participant wrote (their WhatsApp window is open): their withheld texts still
+    worth sending, in the order the templates went out, marked `delivered` for the caller to
+    put in its reply; the stale ones are marked `expired`. Clears the participant's flag.
+
+    The caller holds the participant's row lock, so a worker cannot flag them in between.
+    """
+    conn = db.connection()
+    found = conn.execute(_WITHHELD, {"pid": participant_id}).all()
+    conn.execute(_UNFLAG, {"pid": participant_id})
+    if not found:
+        return []
+    opted_out_at = conn.execute(_LAST_OPT_OUT, {"pid": participant_id}).scalar()
+    out: list[Withheld] = []
+    expired: list[tuple[int, datetime, str]] = []
+    for r in found:
+        why = "no text" if not r.body else delivery.withheld_expiry(
+            withheld_at=r.withheld_at, created_at=r.created_at, now=now,
+            template_failed=r.status in ("failed", "undelivered"),
+            conversation_ended_at=r.ended_at, opted_out_at=opted_out_at)
+        if why is None:
+            out.append(Withheld(r.id, r.body, r.kind, r.language, r.session_id, r.step))
+        else:
+            expired.append((r.id, r.withheld_at, why))
+    if out:
+        conn.execute(_RESOLVE, {"ids": [w.id for w in out], "outcome": "delivered", "now": now})
+    if expired:
+        conn.execute(_RESOLVE, {"ids": [e[0] for e in expired], "outcome": "expired",
+                                "now": now})
+    withheld_at = {r.id: r.withheld_at for r in found}
+    stream = audit.participant_stream(participant_id)
+    for w in out:
+        audit.record(db, actor=ACTOR, action="outbox.withheld_delivered", entity="message",
+                     entity_id=w.id, at=now, stream=stream,
+                     new={"participant_id": participant_id, "kind": w.kind,
+                          "withheld_at": withheld_at[w.id].isoformat(),
+                          "reply_to": reply_to_id})
+    for mid, at, why in expired:
+        audit.record(db, actor=ACTOR, action="outbox.withheld_expired", entity="message",
+                     entity_id=mid, at=now, stream=stream,
+                     new={"participant_id": participant_id, "withheld_at": at.isoformat(),
+                          "reason": why})
+    logs.event(_log, "outbox_withheld_released", participant_id=participant_id,
+               delivered=len(out), expired=len(expired))
+    return out
+
+
 # ---- failures --------------------------------------------------------------------------------
 
 
@@ -370,6 +459,11 @@ def on_delivery_failure(db: Session, message: Message, code: int | None, *,
         return None
     if p is not None and not consent.may_message(p) and not message.urgent:
         record_final_failure(db, message, failure, now=now)
+        return None
+    if message.withheld_outcome == "delivered":
+        # Its text has reached the participant since, in a reply: a retry would repeat it.
+        logs.event(_log, "outbox_withheld_already_delivered", message=message.id,
+                   error_code=code)
         return None
     if failure.action is delivery.Action.WINDOW:
         if p is not None and not p.whatsapp_window_closed:
@@ -490,6 +584,8 @@ def describe(msg: Message) -> dict[str, Any]:
         "attempts": msg.attempts, "segments": msg.segments, "urgent": msg.urgent,
         "purpose": msg.purpose, "content_sid": msg.content_sid,
         "possible_duplicate": msg.possible_duplicate, "twilio_sid": msg.twilio_sid,
+        "withheld_at": msg.withheld_at.isoformat() if msg.withheld_at else None,
+        "withheld_outcome": msg.withheld_outcome,
         "due_at": msg.due_at.isoformat() if msg.due_at else None,
         "sent_at": msg.sent_at.isoformat() if msg.sent_at else None,
         "created_at": msg.created_at.isoformat(),
