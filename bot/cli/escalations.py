@@ -183,11 +183,11 @@ def report(ctx: click.Context, since: datetime | None, fmt: str) -> None:
               help="Act as if it were this UTC time (for drills).")
 @click.pass_context
 def check(ctx: click.Context, now: datetime | None) -> None:
-    """Climb overdue escalations and send due email alerts, once (the scheduler does this
-    every few seconds)."""
+    """Page escalations that were waiting (business hours, nobody on call), climb overdue
+    ones and send due email alerts, once (the scheduler does this every few seconds)."""
     settings = open_database(ctx)
     result = esc_mod.check_escalations(settings, _now(now))
-    click.echo(f"climbed {len(result.climbed)}, unanswered at the top "
+    click.echo(f"paged {len(result.paged)}, climbed {len(result.climbed)}, unanswered at the top "
                f"{len(result.unanswered)}; emails sent {result.emails.sent}, "
                f"retrying {result.emails.retrying}, failed {result.emails.failed}")
     with session_scope(settings.database_url) as s:

@@ -160,7 +160,8 @@ def test_escalations_check_command(esc_settings: Settings, participant: Particip
     (esc,) = escalations(esc_settings.database_url)
     when = (esc.created_at + timedelta(minutes=11)).strftime("%Y-%m-%dT%H:%M:%S")
     result = cli("escalations", "check", "--now", when)
-    assert result.output.startswith("climbed 1, unanswered at the top 0; emails sent 2")
+    assert result.output.startswith(
+        "paged 0, climbed 1, unanswered at the top 0; emails sent 2")
     assert escalations(esc_settings.database_url)[0].level == 1
 
 
