@@ -176,13 +176,15 @@ def window_open(r: Recipient, now: datetime) -> bool:
 
 def plan(channel: str, body: str, r: Recipient, *, purpose: str | None, now: datetime,
          templates: TemplateRegistry, template_values: Mapping[str, str],
-         whatsapp_ready: bool = True) -> Plan | Undeliverable:
+         whatsapp_ready: bool = True, urgent: bool = False) -> Plan | Undeliverable:
     """How to deliver `body` on `channel` to `r` right now.
 
     WhatsApp inside the window: free-form. Outside it: the approved template for the
     purpose in the participant's language; without one, SMS if the participant agreed to
-    SMS, else nothing (the coordinator is told). `whatsapp_ready` False: no WhatsApp sender
-    is configured.
+    SMS, else nothing (the coordinator is told). An `urgent` text (the safety message) goes
+    by SMS rather than as a template that would not show it, when the participant agreed to
+    SMS: it must be read now, not after they reply. `whatsapp_ready` False: no WhatsApp
+    sender is configured.
     """
     if not r.phone:
         return Undeliverable("no phone number")
@@ -191,6 +193,8 @@ def plan(channel: str, body: str, r: Recipient, *, purpose: str | None, now: dat
     if whatsapp_ready and window_open(r, now):
         return Plan("whatsapp", f"whatsapp:{r.phone}", body)
     template = templates.lookup(purpose, r.language) if whatsapp_ready else None
+    if template is not None and urgent and not template.carries_body and r.sms_consent:
+        template = None
     if template is not None:
         values = {**template_values, "body": body}
         return Plan("whatsapp", f"whatsapp:{r.phone}", None, template.content_sid,

@@ -372,7 +372,8 @@ def claim(ctx: SendContext, db: Session, ids: list[int], now: datetime, counts: 
         plan = delivery.plan(row.channel, row.body or "",
                              _recipient(row, p, settings.default_language),
                              purpose=row.purpose, now=now, templates=registry,
-                             template_values=values, whatsapp_ready=whatsapp_ready)
+                             template_values=values, whatsapp_ready=whatsapp_ready,
+                             urgent=row.urgent)
         sender = (delivery.sender_for(settings, plan.channel)
                   if isinstance(plan, delivery.Plan) else None)
         if isinstance(plan, delivery.Undeliverable) or sender is None:

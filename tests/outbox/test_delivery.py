@@ -116,6 +116,20 @@ def test_fallbacks() -> None:
     assert isinstance(plan("sms", who(phone=None)), delivery.Undeliverable)
 
 
+def test_an_urgent_text_goes_by_sms_rather_than_a_template_that_hides_it() -> None:
+    hidden = plan("whatsapp", who(), urgent=True)  # the "checkin"/en template has no {body}
+    assert hidden == delivery.Plan("sms", "+16175550101", "How are you?",
+                                   fallback="sms_fallback")
+    no_sms = plan("whatsapp", who(sms_consent=False), urgent=True)
+    assert isinstance(no_sms, delivery.Plan) and no_sms.content_sid == "HX" + "a" * 32
+    assert no_sms.withheld
+    shown = plan("whatsapp", who(language="fr"), purpose="safety", urgent=True)
+    assert isinstance(shown, delivery.Plan) and shown.content_sid == "HX" + "c" * 32
+    assert not shown.withheld
+    routine = plan("whatsapp", who())
+    assert isinstance(routine, delivery.Plan) and routine.content_sid == "HX" + "a" * 32
+
+
 def test_staff_get_free_form_whatsapp_first() -> None:
     staff = plan("whatsapp", who(window_known=False))
     assert isinstance(staff, delivery.Plan) and staff.body == "How are you?"
