@@ -81,6 +81,7 @@ _SEEN = DriverSQL(
     "UPDATE participant SET last_inbound_at = ? WHERE phone = ? AND erased_at IS NULL "
     "RETURNING id, code, phone, language, timezone, consent, fields_json, "
     "whatsapp_window_closed, whatsapp_withheld")
+_MESSAGE_OWNER = DriverSQL("SELECT participant_id FROM message WHERE twilio_sid = ?")
 _WAITING = DriverSQL(
     "SELECT id, flow_id, flow_version, state_json FROM conversation_session "
     "WHERE participant_id = ? AND status = 'waiting' ORDER BY updated_at DESC LIMIT 1")
@@ -666,6 +667,13 @@ def handle_status(db: Session, update: StatusUpdate, *, now: datetime) -> Status
         "received_at": now}, ("twilio_sid", "status"))
     if new is None:
         return StatusOutcome("duplicate")
+    if update.error_code is not None or update.status in ("failed", "undelivered"):
+        # This callback may change the participant (opt-out, window, withheld texts): lock
+        # their row before the message's, the order the webhook takes them in, so a
+        # callback and the participant's own message never wait for each other in a circle.
+        owner = _MESSAGE_OWNER.first(db.connection(), (update.sid,))
+        if owner is not None and owner[0] is not None:
+            _lock_participant(db, int(owner[0]))
     msg = db.exec(select(Message).where(Message.twilio_sid == update.sid)
                   .with_for_update()).first()
     if msg is None:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 
+import pytest
+import sqlalchemy as sa
+
+from bot import conversation
 from bot.config import Settings
 from bot.store.db import session_scope
 from bot.store.models import AuditEntry, ConsentChange, Message, Participant, StatusCallback
 from bot.store.types import utcnow
+from bot.twilio_io import StatusUpdate
 
 from .conftest import Twilio, new_sid, participant, rows
 
@@ -119,3 +125,34 @@ def test_error_63016_closes_the_whatsapp_window(twilio: Twilio, app_settings: Se
     twilio.status(sid, "failed", error_code=63016)
     assert participant(url).whatsapp_window_closed is True
     assert participant(url).consent == "opted_in"
+
+
+def test_a_callback_that_changes_the_participant_locks_them_before_the_message(
+        app_settings: Settings, enrolled: Participant) -> None:
+    """The webhook locks a participant, then their messages; a 63016 callback must take the
+    same order, or the two can deadlock. While the participant is held, the callback waits
+    without holding its message."""
+    url = app_settings.database_url
+    if not url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time: no row locks to order")
+    sid = sent_message(url, enrolled, status="sent", channel="whatsapp")
+    update = StatusUpdate(sid=sid, status="undelivered", error_code=63016)
+    with session_scope(url) as holder:
+        holder.exec(sa.select(Participant).where(Participant.id == enrolled.id)
+                    .with_for_update())  # type: ignore[call-overload]
+        done = threading.Event()
+
+        def callback() -> None:
+            with session_scope(url) as db:
+                conversation.handle_status(db, update, now=utcnow())
+            done.set()
+
+        thread = threading.Thread(target=callback)
+        thread.start()
+        assert not done.wait(0.5)  # waiting for the participant...
+        # ...without holding the message: the webhook's next lock would be granted.
+        holder.exec(sa.text("SELECT id FROM message WHERE twilio_sid = :sid FOR UPDATE NOWAIT")
+                    .bindparams(sid=sid))  # type: ignore[call-overload]
+    thread.join(10)
+    assert done.is_set()
+    assert participant(url).whatsapp_window_closed
