@@ -213,6 +213,51 @@ def test_give_up_without_a_path_ends_the_flow_as_expired() -> None:
     assert session.outcome == "expired"
 
 
+def test_restarting_a_wait_counts_from_then_and_gives_back_its_reprompts() -> None:
+    session, _ = begin()
+    session, _ = step(session, Reply("nope"), T0 + timedelta(minutes=1))  # one invalid answer
+    session, _ = step(session, Timeout("s1-1"), T0 + timedelta(hours=2))  # its one re-prompt
+    assert session.wait is not None and session.wait.reprompt_at is None
+    seen = T0 + timedelta(hours=7, minutes=30)  # when the question reached the participant
+    after, events = runner.restart_wait(CHECKIN, session, "s1-1", seen)
+    assert events == [WaitStarted("s1-1", "mood", seen + timedelta(hours=2),
+                                  seen + timedelta(hours=8))]
+    assert after.wait is not None and session.wait.reprompts == 1  # the input is not changed
+    assert (after.wait.reprompts, after.wait.invalid) == (0, 1)
+    assert after.status == "waiting" and after.updated_at == seen
+    # The old give-up time is no longer one: the nudge for it does nothing.
+    same, events = step(after, Timeout("s1-1"), T0 + timedelta(hours=8))
+    assert events == [] and same == after
+    again, events = step(after, Timeout("s1-1"), seen + timedelta(hours=2))
+    assert messages(events) == ["Still there? How do you feel, 0 to 10?"]
+    _, events = step(again, Timeout("s1-1"), seen + timedelta(hours=8))
+    assert of(QuestionExpired, events) == [QuestionExpired("mood")]
+    # The answer is taken as ever.
+    _, events = step(after, Reply("7"), seen + timedelta(minutes=5))
+    assert of(AnswerRecorded, events) == [AnswerRecorded("mood", "mood", 7, "scale")]
+
+
+def test_restarting_another_wait_or_no_wait_changes_nothing() -> None:
+    session, _ = begin()
+    later = T0 + timedelta(hours=1)
+    assert runner.restart_wait(CHECKIN, session, "s1-9", later) == (session, [])
+    assert runner.restart_wait(CHECKIN, session, "s1-1", T0) == (session, [])  # same times
+    ended, _ = step(session, Timeout("s1-1"), T0 + timedelta(hours=8))
+    assert ended.wait is None
+    assert runner.restart_wait(CHECKIN, ended, "s1-1", later) == (ended, [])
+    newer = flow("""
+spec: 1
+id: checkin
+version: 4
+steps:
+  - id: mood
+    ask: How are you?
+    answer: scale
+""")
+    with pytest.raises(VersionMismatch):
+        runner.restart_wait(newer, session, "s1-1", later)
+
+
 # ---- invalid answers ---------------------------------------------------------------------
 
 

@@ -99,6 +99,38 @@ def resume(flow: Flow, session: Session, participant: Participant, event: Resume
     return run.session, run.events
 
 
+def restart_wait(flow: Flow, session: Session, wait_id: str,
+                 now: datetime) -> tuple[Session, list[Event]]:
+    """Start the clock of wait `wait_id` again at `now`, as if its question had just been asked.
+
+    For a question the participant could not see when it was asked (a WhatsApp template that
+    does not show the text): their time to answer starts when it reaches them. The re-prompt
+    count starts again too, since re-prompts sent meanwhile went out the same unseen way;
+    invalid answers, which the participant did write, stay counted. A session not waiting on
+    `wait_id` comes back unchanged with no events, and so does one whose times would not move.
+    The input session is not changed.
+    """
+    if flow.id != session.flow_id or flow.version != session.flow_version:
+        raise VersionMismatch(
+            f"session {session.id} runs {session.flow_id} v{session.flow_version}, "
+            f"got {flow.id} v{flow.version}")
+    after = session.copy()
+    wait = after.wait
+    if not after.is_waiting or wait is None or wait.id != wait_id or wait.step not in flow.by_id:
+        return after, []
+    step = flow.by_id[wait.step]
+    # The times `_Run.ask` gives a new wait.
+    reprompt_at = now + step.reprompt_after \
+        if step.reprompt_after and step.reprompts > 0 else None
+    give_up_at = now + step.give_up_after if step.give_up_after else None
+    if (wait.reprompt_at, wait.give_up_at, wait.reprompts) == (reprompt_at, give_up_at, 0):
+        return after, []
+    wait.reprompt_at, wait.give_up_at, wait.reprompts = reprompt_at, give_up_at, 0
+    after.updated_at = now
+    return after, [WaitStarted(wait_id=wait.id, step=step.id, reprompt_at=reprompt_at,
+                               give_up_at=give_up_at)]
+
+
 class _Run:
     """One sprint: a mutable working copy of the session and the events so far."""
 
