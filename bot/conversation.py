@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -73,6 +73,7 @@ class Outcome:
 # modules need it (audit of participant updates, consent).
 
 _S = SQLModel.metadata.tables["conversation_session"]
+_N = SQLModel.metadata.tables["nudge"]
 
 #: Take the participant's row lock and note the inbound time in one statement: an UPDATE
 #: locks the row like SELECT ... FOR UPDATE on PostgreSQL (SQLite's BEGIN IMMEDIATE
@@ -494,7 +495,7 @@ def handle_inbound(db: Session, inbound: Inbound, *, settings: Settings, registr
 
     row = _WAITING.first(conn, (who.id,))
     if inbound.channel == "whatsapp" and who.whatsapp_withheld and _withheld_reply(
-            db, who, inbound.body, flagged, row[0] if row else None, now, delivery, outcome):
+            db, who, inbound.body, flagged, row, now, delivery, outcome, registry):
         return outcome
     if row is None:
         keyword = understand.detect_keyword(inbound.body, who.language)
@@ -539,11 +540,13 @@ def handle_inbound(db: Session, inbound: Inbound, *, settings: Settings, registr
 
 
 def _withheld_reply(db: Session, who: _Who, body: str, flagged: list[Escalation],
-                    waiting: str | None, now: datetime, d: _Delivery, outcome: Outcome) -> bool:
+                    waiting: Sequence[Any] | None, now: datetime, d: _Delivery,
+                    outcome: Outcome, registry: FlowRegistry) -> bool:
     """Texts of theirs went out as templates that do not show them: this message, which
     opens the window, gets them first in its reply. True when that is the whole answer: the
-    participant was answering the template, not the open question (`waiting`, a session
-    id) they have not seen. False: handle the message as usual (after the texts, if any).
+    participant was answering the template, not the open question (`waiting`, the waiting
+    session's row) they have not seen. False: handle the message as usual (after the texts,
+    if any).
     """
     if understand.detect_keyword(body, who.language) is not None:
         return False  # STOP, START, HELP, a language: as usual; the texts wait
@@ -558,10 +561,49 @@ def _withheld_reply(db: Session, who: _Who, body: str, flagged: list[Escalation]
         language=t.language or who.language, session_id=t.session_id, step=t.step,
         reply_to_id=d.reply_to_id) for t in texts])
     outcome.replies.extend(t.body for t in texts)
-    if waiting is not None and all(t.session_id != waiting for t in texts):
-        return False  # the open question went out in full: this may well be its answer
+    if waiting is not None:
+        steps = {t.step for t in texts if t.session_id == waiting[0]}
+        if not steps:
+            return False  # the open question went out in full: this may well be its answer
+        _restart_wait(db, who, waiting, steps, now, registry)
     outcome.result = "withheld_delivered"
     return True
+
+
+def _restart_wait(db: Session, who: _Who, waiting: Sequence[Any], steps: set[str | None],
+                  now: datetime, registry: FlowRegistry) -> None:
+    """The open question reaches the participant only now: its re-prompt and give-up count
+    from here, not from when it was written, and the nudges planned for the old times go."""
+    session_id, flow_id, flow_version, state_json = waiting
+    try:
+        flow = registry.version(db, flow_id, flow_version)
+        before = es.Session.from_json(state_json)
+        wait = before.wait
+        if wait is None or wait.step not in steps:
+            return  # only other texts of this conversation were withheld, not its question
+        after, events = runner.restart_wait(flow, before, wait.id, now)
+    except sa.exc.SQLAlchemyError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a flow or session that cannot run
+        # The texts are delivered all the same; the question keeps its old times, and the
+        # participant's answer is handled (or the session failed) as usual.
+        logs.event(_log, "wait_restart_failed", level=40, session=session_id, flow=flow_id,
+                   version=flow_version, error=type(exc).__name__, participant=who.code)
+        return
+    if not events:
+        return
+    conn = db.connection()
+    _SAVE_SESSION.run(conn, (after.to_json(), after.status, wait.id, now, None, session_id))
+    # Stale: the wait's pending nudges but those at the new times (same key: same row).
+    keep = [nudges.wait_key(wait.id, due) for e in events if isinstance(e, WaitStarted)
+            for due in (e.reprompt_at, e.give_up_at) if due is not None]
+    conn.execute(sa.update(_N).where(
+        _N.c.participant_id == who.id, _N.c.wait_id == wait.id,
+        _N.c.status == nudges.PENDING, _N.c.dedupe_key.not_in(keep))
+        .values(status=nudges.STALE, done_at=now))
+    nudges.schedule_session(db, who.id, session_id, flow_id, events, now)
+    logs.event(_log, "wait_restarted", session=session_id, step=wait.step,
+               participant=who.code)
 
 
 def _system_reply(db: Session, who: _Who, text: str, now: datetime, d: _Delivery) -> None:

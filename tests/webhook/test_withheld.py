@@ -8,15 +8,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Flask
 from sqlmodel import col, select
 
-from bot import conversation, outbox
+from bot import conversation, nudges, outbox
 from bot.config import Settings
+from bot.schedule import QuietHours
 from bot.store.db import get_engine, session_scope
-from bot.store.models import Answer, AuditEntry, Escalation, Message, Participant
+from bot.store.models import (
+    Answer,
+    AuditEntry,
+    ConversationSession,
+    Escalation,
+    Message,
+    Nudge,
+    Participant,
+)
 from bot.store.types import utcnow
 
 from .conftest import Twilio, enrol, new_sid, participant, replies, rows
@@ -171,3 +181,104 @@ def test_without_withheld_texts_the_webhook_does_not_look(
     with statements(url) as seen:
         wa(twilio, "ok")
     assert any("withheld_outcome" in sql for sql in seen)  # the listener does see it
+
+
+# ---- the question's time to answer starts when it is delivered --------------------------------
+
+LATE = timedelta(hours=7, minutes=30)  # from the template to the participant's "ok"
+REPROMPT_AFTER, GIVE_UP_AFTER = timedelta(hours=2), timedelta(hours=8)  # daily_checkin.yaml
+
+
+def timeouts(url: str) -> dict[str, list[Nudge]]:
+    """The wait's nudges by status, each list in due order."""
+    out: dict[str, list[Nudge]] = {}
+    for n in sorted(rows(url, Nudge, Nudge.kind == "timeout"), key=lambda n: n.due_at):
+        out.setdefault(n.status, []).append(n)
+    return out
+
+
+def due(n: Nudge) -> str:
+    return str(json.loads(n.params_json)["due"])
+
+
+def fire(app: Flask, settings: Settings, n: Nudge, at: datetime,
+         study: nudges.StudySchedule | None = None) -> nudges.Fired:
+    with session_scope(settings.database_url) as db:
+        return nudges.fire(db, n.id or 0, settings=settings,
+                           registry=app.extensions["trialbot"].registry, now=at, study=study)
+
+
+def test_a_withheld_question_s_time_to_answer_starts_when_it_is_delivered(
+        app: Flask, app_settings: Settings, twilio: Twilio) -> None:
+    url = app_settings.database_url
+    enrol(url, channel="whatsapp")
+    asked = utcnow() - LATE
+    (question,) = checkin(app, app_settings, asked)
+    withhold(url, question, ago=LATE)
+    old = timeouts(url)["pending"]
+    assert [(due(n), n.due_at) for n in old] == [
+        ("reprompt", asked + REPROMPT_AFTER), ("give_up", asked + GIVE_UP_AFTER)]
+
+    before = utcnow()
+    texts = wa(twilio, "ok")
+    after = utcnow()
+    assert len(texts) == 1 and texts[0].startswith(QUESTION)
+    assert rows(url, Answer) == []
+    now = timeouts(url)
+    assert [n.id for n in now["stale"]] == [n.id for n in old]
+    reprompt, give_up = now["pending"]
+    assert (due(reprompt), due(give_up)) == ("reprompt", "give_up")
+    assert before + REPROMPT_AFTER <= reprompt.due_at <= after + REPROMPT_AFTER
+    assert before + GIVE_UP_AFTER <= give_up.due_at <= after + GIVE_UP_AFTER
+    assert reprompt.wait_id == give_up.wait_id == old[0].wait_id
+
+    # The old give-up time comes, 30 minutes after delivery: nothing happens, even if its
+    # nudge fires all the same (a job that was under way).
+    old_give_up = old[1]
+    assert fire(app, app_settings, old_give_up, asked + GIVE_UP_AFTER).outcome == "not_pending"
+    with session_scope(url) as db:
+        db.connection().execute(sa.update(Nudge).where(col(Nudge.id) == old_give_up.id)
+                                .values(status="pending"))
+    assert fire(app, app_settings, old_give_up, asked + GIVE_UP_AFTER).outcome == "stale"
+    (session,) = rows(url, ConversationSession)
+    assert session.status == "waiting"
+    assert len(rows(url, Message, Message.direction == "out")) == 2  # template and reply
+
+    texts = wa(twilio, "7")
+    assert "medicine" in texts[0]
+    assert [(a.step, a.value_json) for a in rows(url, Answer)] == [("wellbeing", "7")]
+    # The answer leaves the wait: the nudges of its new times go the usual way.
+    assert {n.id for n in timeouts(url)["stale"]} == {n.id for n in (*old, reprompt, give_up)}
+
+
+def test_a_re_prompt_spent_on_an_unseen_template_is_given_back(
+        app: Flask, app_settings: Settings, twilio: Twilio) -> None:
+    url = app_settings.database_url
+    enrol(url, channel="whatsapp")
+    asked = utcnow() - LATE
+    (question,) = checkin(app, app_settings, asked)
+    withhold(url, question, ago=LATE)
+    old_reprompt, old_give_up = timeouts(url)["pending"]
+    # The re-prompt goes out two hours later, as a template too. Quiet hours are put well
+    # away from that moment, whenever the test runs.
+    local = (asked + REPROMPT_AFTER).astimezone(ZoneInfo("America/New_York")) + timedelta(hours=6)
+    quiet = QuietHours(start=local.strftime("%H:%M"),
+                       end=(local + timedelta(minutes=30)).strftime("%H:%M"))
+    fired = fire(app, app_settings, old_reprompt, asked + REPROMPT_AFTER,
+                 nudges.StudySchedule(quiet=quiet))
+    assert fired.outcome == "done" and len(fired.messages) == 1
+    (nudge,) = rows(url, Message, col(Message.id) == fired.messages[0][0])
+    withhold(url, nudge, ago=LATE - REPROMPT_AFTER)
+    assert [n.id for n in timeouts(url)["pending"]] == [old_give_up.id]  # none left to send
+
+    before = utcnow()
+    texts = wa(twilio, "ok")
+    assert len(texts) == 2 and texts[0].startswith(QUESTION)
+    assert texts[1].startswith("We have not heard from you yet today")
+    now = timeouts(url)
+    assert [n.id for n in now["stale"]] == [old_give_up.id]
+    assert [n.id for n in now["done"]] == [old_reprompt.id]
+    reprompt, give_up = now["pending"]
+    assert (due(reprompt), due(give_up)) == ("reprompt", "give_up")
+    assert reprompt.due_at >= before + REPROMPT_AFTER
+    assert give_up.due_at >= before + GIVE_UP_AFTER
