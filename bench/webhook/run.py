@@ -1,6 +1,6 @@
 """Load-test the Twilio webhook against a bare Flask endpoint, on PostgreSQL and SQLite.
 
-    bench/webhook/run.sh [--participants 12000] [--rounds 3] [--duration 10] [--slices 3] ...
+    bench/webhook/run.sh [--participants 16000] [--rounds 3] [--duration 10] [--slices 3] ...
 
 For each database: a fresh database, `--participants` enrolled participants each with a
 waiting daily check-in, and a wrk Lua script holding pre-signed requests (every one with its
@@ -440,7 +440,7 @@ def print_cpu(kind: str, full_requests: int, full: Cpu, bare_requests: int, bare
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--databases", default="postgresql,sqlite")
-    parser.add_argument("--participants", type=int, default=12_000)
+    parser.add_argument("--participants", type=int, default=16_000)
     parser.add_argument("--rounds", type=int, default=3,
                         help="messages per participant (3: the check-in's answers; up to 5 "
                              "adds chatter)")
