@@ -182,10 +182,15 @@ def _xml(body: str, status: int = 200) -> Response:
 def _signed_form(state: BotState, kind: str) -> MultiDict[str, str]:
     """The form, once the size is within bounds and Twilio's signature matches."""
     length = request.content_length
-    if length is not None and length > state.settings.max_request_bytes:
+    if length is None:
+        # Twilio always says how long its form is; a chunked body of unknown size would be
+        # cut at MAX_CONTENT_LENGTH by werkzeug rather than refused.
+        logs.event(_log, f"{kind}_without_length", level=30)
+        abort(400)
+    if length > state.settings.max_request_bytes:
         logs.event(_log, f"{kind}_too_large", level=30, bytes=length)
-        abort(413)
-    form = request.form  # werkzeug enforces MAX_CONTENT_LENGTH on chunked bodies too
+        abort(400)  # malformed, like any request Twilio would never send
+    form = request.form
     url = signed_url(state.settings.public_base_url, request.path, request.query_string)
     if not signature_ok(state.settings.twilio_auth_token, url, form,
                         request.headers.get(SIGNATURE_HEADER),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import urllib.parse
 from dataclasses import replace
 
 import pytest
@@ -102,7 +104,25 @@ def test_oversized_request_is_refused_before_parsing(
         twilio: Twilio, app_settings: Settings, baseline: dict[str, int]) -> None:
     params = twilio.inbound_params("+16175550101", "7", Padding="p" * (70 * 1024))
     response = twilio.post("/twilio/messages", params)
-    assert response.status_code == 413
+    assert response.status_code == 400
+    assert counts(app_settings.database_url) == baseline
+
+
+@pytest.mark.parametrize("padding", [0, 70 * 1024], ids=["small", "oversized"])
+def test_a_chunked_request_of_unknown_length_is_refused(
+        padding: int, twilio: Twilio, app_settings: Settings,
+        baseline: dict[str, int]) -> None:
+    """Twilio always sends Content-Length. (gunicorn marks a chunked body
+    `wsgi.input_terminated`; werkzeug would cut it at the size limit, not refuse it.)"""
+    params = twilio.inbound_params("+16175550101", "7", Padding="p" * padding)
+    body = urllib.parse.urlencode(params).encode()
+    response = twilio.client.post(
+        "/twilio/messages", input_stream=io.BytesIO(body),
+        headers={"Content-Type": "application/x-www-form-urlencoded",
+                 "Transfer-Encoding": "chunked",
+                 "X-Twilio-Signature": sign("/twilio/messages", params)},
+        environ_overrides={"wsgi.input_terminated": True})
+    assert response.status_code == 400
     assert counts(app_settings.database_url) == baseline
 
 
