@@ -37,7 +37,7 @@ CALENDAR_DIR = "calendar"
 
 #: Full weekday, day, full month: each language orders them (and adds words) its own way.
 DAY_SKELETON = "MMMMEEEEd"
-TIME_SKELETON = "Hm"
+_PLAIN_SPACES = str.maketrans({"\u202f": " ", "\u00a0": " "})
 
 
 class CatalogMissing(LookupError):
@@ -168,7 +168,7 @@ class CatalogLocalizer:
         return self._catalog.npgettext(context, singular, plural, n)
 
     def format_number(self, number: float) -> str:
-        return format_decimal(number, locale=self._locale)
+        return format_decimal(number, locale=self._locale).translate(_PLAIN_SPACES)
 
     def format_when(self, when: datetime, has_time: bool) -> str:
         """`when` in words, in its own time zone (the engine passes participant-local times).
@@ -179,11 +179,14 @@ class CatalogLocalizer:
         day = format_datetime(when, _day_pattern(self._locale, self._calendar, when),
                               tzinfo=when.tzinfo, locale=self._locale)
         if not has_time:
-            return day
-        time_pattern = self._locale.datetime_skeletons[TIME_SKELETON].pattern
+            return day.translate(_PLAIN_SPACES)
+        # The clock people read in that language: "3:00 PM" in English, "15:00" in French.
+        time_pattern = self._locale.time_formats["short"].pattern
         time = format_datetime(when, time_pattern, tzinfo=when.tzinfo, locale=self._locale)
         glue = str(self._locale.datetime_formats["medium"]).replace("'", "")
-        return glue.replace("{0}", time).replace("{1}", day)
+        # CLDR puts narrow no-break spaces in times ("9:30\u202fAM"): outside GSM-7, one
+        # would make an English SMS UCS-2 and double its segments. A plain space reads the same.
+        return glue.replace("{0}", time).replace("{1}", day).translate(_PLAIN_SPACES)
 
 
 def compile_po(data: bytes, language: str) -> bytes:

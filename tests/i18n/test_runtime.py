@@ -15,6 +15,7 @@ from bot import i18n
 from bot.engine import runner
 from bot.engine.events import MessageCreated
 from bot.engine.runner import Reply
+from bot.engine.segments import non_gsm_chars
 from bot.engine.session import Participant
 from bot.i18n_catalogs import read_catalog, render
 from bot.simulator import load_flows
@@ -81,12 +82,12 @@ def _localizer(lang: str) -> i18n.CatalogLocalizer:
 
 
 @pytest.mark.parametrize(("lang", "when", "has_time", "expected"), [
-    ("en", datetime(2026, 3, 3, 15, 0), True, "Tuesday, March 3, 15:00"),
+    ("en", datetime(2026, 3, 3, 15, 0), True, "Tuesday, March 3, 3:00 PM"),  # plain space
     ("es", datetime(2026, 3, 3, 15, 0), True, "martes, 3 de marzo, 15:00"),
     ("fr", datetime(2026, 3, 3, 15, 0), True, "mardi 3 mars, 15:00"),
     ("pt", datetime(2026, 3, 3, 9, 30), True, "terça-feira, 3 de março 09:30"),
     ("sw", datetime(2026, 12, 1, 15, 0), True, "Jumanne, 1 Desemba 15:00"),
-    ("ar", datetime(2026, 12, 1, 15, 0), True, "الثلاثاء، 1 ديسمبر، 15:00"),
+    ("ar", datetime(2026, 12, 1, 15, 0), True, "الثلاثاء، 1 ديسمبر، 3:00 م"),
     ("zh", datetime(2026, 12, 1, 15, 0), True, "12月1日星期二 15:00"),
     ("vi", datetime(2026, 12, 1, 15, 0), False, "Thứ Ba, 1 tháng 12"),
     ("vi", datetime(2026, 12, 1, 15, 0), True, "15:00 Thứ Ba, 1 tháng 12"),
@@ -119,12 +120,30 @@ def test_times_stay_in_the_participant_s_zone(project: Project) -> None:
     local = datetime(2026, 3, 10, 9, 30, tzinfo=ZoneInfo("America/Mexico_City"))
     assert _localizer("es").format_when(local, True) == "martes, 10 de marzo, 9:30"
     tokyo = datetime(2026, 3, 10, 23, 30, tzinfo=ZoneInfo("Asia/Tokyo"))
-    assert _localizer("en").format_when(tokyo, True) == "Tuesday, March 10, 23:30"
+    assert _localizer("en").format_when(tokyo, True) == "Tuesday, March 10, 11:30 PM"
+
+
+def _non_gsm_besides_letters(text: str) -> list[str]:
+    return [c for c in non_gsm_chars(text) if not c.isalpha()]  # "ç" is the language's own
+
+
+@pytest.mark.parametrize("language", ["en", "es", "fr", "pt", "ht"])
+def test_dates_and_numbers_add_no_characters_outside_gsm_7(
+        project: Project, language: str) -> None:
+    """One character outside GSM-7 makes the whole SMS UCS-2: 70 characters a segment, not
+    160. CLDR's narrow no-break spaces ("9:30\u202fAM", "1\u202f234") would do that."""
+    loc = _localizer(language)
+    for hour in (0, 9, 12, 15, 23):
+        when = datetime(2026, 3, 10, hour, 30, tzinfo=ZoneInfo("America/New_York"))
+        assert _non_gsm_besides_letters(loc.format_when(when, True)) == []
+    assert _non_gsm_besides_letters(loc.format_number(1234567.5)) == []
+    if language == "en":
+        assert non_gsm_chars(loc.format_when(datetime(2026, 3, 10, 9, 30), True)) == []
 
 
 def test_numbers_in_the_participant_s_locale(project: Project) -> None:
     assert _localizer("es").format_number(12345.5) == "12.345,5"
-    assert _localizer("fr").format_number(1234.5) == "1\u202f234,5"
+    assert _localizer("fr").format_number(1234.5) == "1 234,5"  # a plain space: GSM-7
     assert _localizer("en").format_number(1234.5) == "1,234.5"
 
 
