@@ -180,7 +180,8 @@ def raise_escalation(db: Session, participant: Participant, *, severity: str, re
                      new={"participant": participant.code, "severity": severity,
                           "reason": reason, "source": source, "flow": flow_id, "step": step,
                           "message_id": message_id})
-        logs.event(_log, "escalation_raised", code=esc.code, severity=severity, reason=reason,
+        # The reason (a symptom) stays in the database: logs name the escalation, not why.
+        logs.event(_log, "escalation_raised", code=esc.code, severity=severity,
                    source=source, participant=participant.code)
         _page(db, settings, esc, navigators.load_roster(db), LEVEL_PRIMARY, now,
               participant.code)
@@ -234,8 +235,8 @@ def screen_inbound(db: Session, participant_id: int, text: str, language: str, *
         return []
     out = []
     for flag in flags:
-        logs.event(_log, "red_flag", reason=flag.reason, severity=flag.severity,
-                   language=flag.language, participant=p.code)
+        logs.event(_log, "red_flag", severity=flag.severity, language=flag.language,
+                   participant=p.code)
         out.append(raise_escalation(db, p, severity=flag.severity, reason=flag.reason,
                                     source="red_flag", settings=settings, now=now,
                                     message_id=message_id))
@@ -318,7 +319,7 @@ def _page(db: Session, settings: Settings, esc: Escalation, roster: Roster, star
         audit.record(db, actor=ACTOR, action="escalation.climbed", entity="escalation",
                      entity_id=esc.code, at=now, new={"from": start - 1, "to": level,
                                                       "skipped": level - start})
-        logs.event(_log, "escalation_climbed", code=esc.code, level=level,
+        logs.event(_log, "escalation_climbed", code=esc.code, tier=level,
                    severity=esc.severity, participant=participant_code)
     for nav, channel in targets:
         _alert(db, settings, esc, nav, channel, level, now, participant_code)
@@ -410,7 +411,7 @@ def _alert(db: Session, settings: Settings, esc: Escalation, nav: Navigator, cha
                  entity_id=esc.code, at=now,
                  new={"level": level, "channel": channel, "navigator": nav.name,
                       "message_id": msg.id})
-    logs.event(_log, "escalation_alerted", code=esc.code, level=level, channel=channel,
+    logs.event(_log, "escalation_alerted", code=esc.code, tier=level, channel=channel,
                navigator=nav.name, message=msg.id)
 
 
@@ -614,7 +615,7 @@ def deliver_email_alerts(settings: Settings, now: datetime | None = None,
                              entity_id=esc.code, at=now,
                              new={"level": alert.level, "channel": "email",
                                   "navigator": nav.name, "attempt": alert.attempts})
-                logs.event(_log, "escalation_alerted", code=esc.code, level=alert.level,
+                logs.event(_log, "escalation_alerted", code=esc.code, tier=alert.level,
                            channel="email", navigator=nav.name, attempt=alert.attempts)
                 counts.sent += 1
             elif alert.attempts >= EMAIL_MAX_ATTEMPTS:

@@ -130,7 +130,14 @@ def get_logger(name: str) -> logging.Logger:
 
 
 def event(logger: logging.Logger, name: str, level: int = logging.INFO, **fields: Any) -> None:
-    """Log `name` with safe structured fields (callers pass masked numbers only)."""
+    """Log `name` with safe structured fields (callers pass masked numbers only).
+
+    `level` is the logging level, so a field must not be called that: a small number meant
+    as a field would make the line vanish. Such a call is logged at INFO with the number
+    kept as `level_field` rather than dropped (or failing the request it reports on)."""
+    if level < logging.DEBUG:
+        fields = {"level_field": level, **fields}
+        level = logging.INFO
     if logger.isEnabledFor(level):
         logger.log(level, name, extra={"fields": fields})
 

@@ -153,11 +153,16 @@ def test_red_flag_in_spanish_pages_climbs_and_stops_at_the_ack(
     assert times == sorted(times) and times[0] == clock.start
     assert times[-1] == clock.start + timedelta(minutes=23)
 
-    # No body and no phone number in any log line.
+    # No body, no phone number and no symptom in any log line; every page is logged.
     for record in logged.records:
         shown = record.getMessage() + json.dumps(getattr(record, "fields", {}), default=str)
         assert "puedo respirar" not in shown
         assert PARTICIPANT not in shown and ANA not in shown and BEN not in shown
+        if record.name.startswith("bot"):  # not the test mail server's own debug lines
+            assert "breathing" not in shown
+    paged = [(r.levelname, r.fields["tier"]) for r in logged.records  # type: ignore[attr-defined]
+             if r.getMessage() in ("escalation_alerted", "escalation_climbed")]
+    assert ("INFO", 0) in paged and ("INFO", 1) in paged and ("INFO", 2) in paged
 
 
 def test_very_severe_breathlessness_in_the_questionnaire(

@@ -98,3 +98,12 @@ def test_replies_still_work_while_logging(twilio: Twilio, app: Flask, app_settin
                                           captured: io.StringIO) -> None:
     enrol(app_settings.database_url)
     assert len(replies(twilio.sms(PHONE, "hello"))) == 1
+
+
+def test_a_field_named_like_a_level_does_not_make_the_line_vanish(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    logs.event(logs.get_logger("test"), "paged", level=2, code="E1")
+    (record,) = [r for r in caplog.records if r.getMessage() == "paged"]
+    assert record.levelno == logging.INFO
+    assert record.fields == {"level_field": 2, "code": "E1"}  # type: ignore[attr-defined]
