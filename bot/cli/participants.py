@@ -1,11 +1,13 @@
-"""`bot participants`: enrol, list, export and erase. Every change is audited as `staff:<you>`."""
+"""`bot participants`: enrol, start flows, list, export and erase. Every change is audited as
+`staff:<you>`."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 import phonenumbers
@@ -19,10 +21,19 @@ from ..store.models import Participant
 from .db import open_database
 from .groups import main
 
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..engine.flow import Flow
+    from ..flow_registry import FlowRegistry
+    from ..flow_start import Refused, Report
+
 actor_option = click.option("--actor", metavar="NAME",
                             help="Your name for the audit trail (default: your OS user).")
 region_option = click.option("--region", metavar="CC",
                              help="Country of numbers typed without +country code, e.g. US.")
+start_option = click.option(
+    "--start", "start_flow", metavar="FLOW",
+    help="Then start this flow for them (e.g. onboarding): its first messages go out at once.")
 
 
 def _region(value: str | None) -> str | None:
@@ -41,6 +52,65 @@ def _fail(problems: list[str], summary: str | None = None) -> NoReturn:
     if summary:
         click.echo(summary, err=True)
     raise SystemExit(1)
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _flow_to_start(settings: Settings, flow_id: str,
+                   summary: str | None = None) -> tuple[FlowRegistry, Flow]:
+    """The flow `--start` or `start` names, checked before anything is written."""
+    from .. import flow_start
+
+    registry = flow_start.registry_for(settings)
+    try:
+        return registry, flow_start.check_flow(settings, registry, flow_id)
+    except flow_start.NotStartable as exc:
+        _fail([str(exc)], summary)
+
+
+def _start(settings: Settings, registry: FlowRegistry, flow: Flow, ids: list[int],
+           actor: str, *, each: bool, skipped: Sequence[Refused] = ()) -> bool:
+    """Start `flow` for `ids` and say what happened; False when someone was refused."""
+    from .. import flow_start
+
+    report = flow_start.start(settings, registry, flow, ids, actor=actor)
+    _report_starts(report, each=each, skipped=skipped)
+    return not report.refused
+
+
+def _skipped(skipped: Sequence[Refused]) -> None:
+    for r in skipped:
+        click.echo(f"{r.code} (id {r.participant_id}) {r.reason}: skipped")
+
+
+def _report_starts(report: Report, *, each: bool, skipped: Sequence[Refused]) -> None:
+    name = f"{report.flow_id} v{report.version}"
+    for s in report.started if each else ():
+        notes = [_n(len(s.messages), "message")]
+        if s.interrupted:
+            notes.append(f"interrupted {', '.join(s.interrupted)}")
+        if s.quiet_until is not None:
+            notes.append(f"held for quiet hours until {s.quiet_until:%H:%M} local")
+        click.echo(f"{s.code}: started {name} ({'; '.join(notes)})")
+    _skipped(skipped)
+    for r in report.refused:
+        click.echo(f"error: {r.code} (id {r.participant_id}) {r.reason}: {report.flow_id} "
+                   "not started", err=True)
+    sent = len(report.message_ids)
+    line = f"started {name} for {_n(len(report.started), 'participant')}"
+    if report.refused:
+        line += f", {len(report.refused)} refused"
+    if report.redis_error is not None:
+        click.echo(f"{line}; {_n(sent, 'message')} wait in the outbox: Redis did not answer "
+                   f"({report.redis_error}), so the scheduler's outbox sweep will queue them")
+    else:
+        click.echo(f"{line}; {_n(report.queued, 'message')} queued for sending")
+    quiet = sum(1 for s in report.started if s.quiet_until is not None)
+    if quiet and not each:
+        click.echo(f"{_n(quiet, 'participant')} in quiet hours: their messages go out when "
+                   "quiet hours end")
 
 
 def _no_region_hint(problems: list[str], region: str | None) -> str | None:
@@ -62,13 +132,17 @@ def participants_group() -> None:
 @click.option("--channel", type=click.Choice(pio.CHANNELS), default="sms", show_default=True)
 @click.option("--checkin-time", metavar="HH:MM", help="Local time of the daily check-in.")
 @region_option
+@start_option
 @actor_option
 @click.pass_context
 def add(ctx: click.Context, phone: str, code: str, language: str | None, timezone: str | None,
-        channel: str, checkin_time: str | None, region: str | None, actor: str | None) -> None:
-    """Enrol one participant."""
+        channel: str, checkin_time: str | None, region: str | None, start_flow: str | None,
+        actor: str | None) -> None:
+    """Enrol one participant (and with --start, start a flow for them)."""
     region = _region(region)
     settings = open_database(ctx)
+    to_start = (_flow_to_start(settings, start_flow, "Nobody was enrolled.")
+                if start_flow else None)
     enrolment, problems = pio.check_enrolment(
         {"code": code, "phone": phone, "language": language or "", "timezone": timezone or "",
          "channel": channel, "checkin_time": checkin_time or ""},
@@ -84,21 +158,30 @@ def add(ctx: click.Context, phone: str, code: str, language: str | None, timezon
         _fail([f'code "{enrolment.code}" or its phone number was enrolled just now'])
     click.echo(f"enrolled {p.code} (id {p.id}): {mask_phone(p.phone)} by {p.channel}, "
                f"{p.language}, {p.timezone}, check-in {p.checkin_time or 'not set'}")
+    if to_start is not None:
+        assert p.id is not None
+        if not _start(settings, *to_start, [p.id], pio.staff_actor(actor), each=False):
+            raise SystemExit(1)
 
 
 @participants_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @region_option
+@start_option
 @actor_option
 @click.pass_context
-def import_(ctx: click.Context, file: Path, region: str | None, actor: str | None) -> None:
+def import_(ctx: click.Context, file: Path, region: str | None, start_flow: str | None,
+            actor: str | None) -> None:
     """Enrol everyone in a CSV file, or no one if any row has a problem.
 
     Columns: code, phone, language, timezone, channel, checkin_time (only code and phone
-    are required; empty cells take the defaults).
+    are required; empty cells take the defaults). With --start, the flow is started for
+    each new participant once all of them are enrolled.
     """
     region = _region(region)
     settings = open_database(ctx)
+    to_start = (_flow_to_start(settings, start_flow, "Nothing was imported.")
+                if start_flow else None)
     data = file.read_bytes()
     try:
         with session_scope(settings.database_url) as s:
@@ -115,6 +198,61 @@ def import_(ctx: click.Context, file: Path, region: str | None, actor: str | Non
         _fail(["a code or phone number in the file was enrolled while importing"],
               "Nothing was imported.")
     click.echo(f"imported {len(added)} participants from {file.name}")
+    if to_start is not None:
+        ids = [p.id for p in added if p.id is not None]
+        if not _start(settings, *to_start, ids, pio.staff_actor(actor), each=False):
+            raise SystemExit(1)
+
+
+@participants_group.command("start")
+@click.argument("flow_id", metavar="FLOW")
+@click.argument("idents", metavar="[ID_OR_CODE]...", nargs=-1)
+@click.option("--all-new", is_flag=True,
+              help="Everyone who has never had a conversation, instead of naming them.")
+@click.option("--yes", is_flag=True, help="With --all-new: don't ask for confirmation.")
+@actor_option
+@click.pass_context
+def start(ctx: click.Context, flow_id: str, idents: tuple[str, ...], all_new: bool, yes: bool,
+          actor: str | None) -> None:
+    """Start FLOW now for the participants named, or for everyone new (--all-new).
+
+    Its first messages go out at once; for anyone in quiet hours they wait until quiet
+    hours end. Participants who opted out or were erased are refused. One conversation at
+    a time: a participant still waiting on a question has that conversation interrupted
+    (the answers they gave are kept). Every start is audited.
+
+    \b
+    Examples:
+      bot participants start onboarding --all-new      # everyone imported without --start
+      bot participants start symptom_questionnaire P001 P002
+    """
+    from .. import flow_start
+
+    if bool(idents) == all_new:
+        raise click.UsageError("name the participants, or give --all-new (not both)")
+    settings = open_database(ctx)
+    registry, flow = _flow_to_start(settings, flow_id, "Nothing was started.")
+    skipped: list[Refused] = []
+    with session_scope(settings.database_url) as s:
+        if all_new:
+            ids, skipped = flow_start.never_started(s)
+        else:
+            found = {ident: pio.find(s, ident) for ident in dict.fromkeys(idents)}
+            missing = [f'no participant "{i}"' for i, p in found.items() if p is None]
+            if missing:
+                _fail(missing, "Nothing was started.")
+            ids = list(dict.fromkeys(p.id for p in found.values()
+                                     if p is not None and p.id is not None))
+    if all_new and not ids:
+        _skipped(skipped)
+        click.echo("nothing started: everyone who may be messaged has had a conversation")
+        return
+    if all_new and not yes:
+        click.confirm(f"Start {flow.id} v{flow.version} for {_n(len(ids), 'participant')} "
+                      "who never had a conversation?", abort=True)
+    if not _start(settings, registry, flow, ids, pio.staff_actor(actor), each=True,
+                  skipped=skipped):
+        raise SystemExit(1)
 
 
 @participants_group.command("list")
