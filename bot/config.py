@@ -23,7 +23,9 @@ class Settings:
     redis_url: str = "redis://localhost:6379/0"
     twilio_account_sid: str = "AC" + "0" * 32  # a well-formed placeholder for local runs
     twilio_auth_token: str = "test-auth-token"  # noqa: S105 - a placeholder for local runs
-    public_base_url: str = "http://localhost:8000"
+    #: Where Twilio reaches us. Unset: workers ask for no status callbacks, and the webhook
+    #: checks signatures against the URL each request came to.
+    public_base_url: str = ""
     twilio_api_base_url: str | None = None
     sms_from: str = "+15005550006"
     whatsapp_from: str | None = None

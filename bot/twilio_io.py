@@ -83,7 +83,8 @@ def signature_ok(auth_token: str, url: str, form: Mapping[str, Any], signature: 
 
 
 def signed_url(public_base_url: str, path: str, query_string: bytes | str = b"") -> str:
-    """The URL Twilio requested: our public base plus the path (and query, which is signed)."""
+    """The URL Twilio requested, from PUBLIC_BASE_URL: the base plus the path (and query,
+    which is signed). The webhook uses the request's own URL when no base is set."""
     query = query_string.decode("latin-1") if isinstance(query_string, bytes) else query_string
     url = public_base_url.rstrip("/") + path
     return f"{url}?{query}" if query else url

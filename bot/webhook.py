@@ -191,7 +191,10 @@ def _signed_form(state: BotState, kind: str) -> MultiDict[str, str]:
         logs.event(_log, f"{kind}_too_large", level=30, bytes=length)
         abort(400)  # malformed, like any request Twilio would never send
     form = request.form
-    url = signed_url(state.settings.public_base_url, request.path, request.query_string)
+    # Twilio signs the URL it called. PUBLIC_BASE_URL says what that was when a proxy stands
+    # between (the app then sees http:// and an internal host); without it, the URL as here.
+    base = state.settings.public_base_url
+    url = signed_url(base, request.path, request.query_string) if base else request.url
     if not signature_ok(state.settings.twilio_auth_token, url, form,
                         request.headers.get(SIGNATURE_HEADER),
                         request.headers.get(SIGNATURE_SETTINGS_HEADER)):

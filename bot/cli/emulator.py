@@ -16,6 +16,9 @@ from .groups import main
 if TYPE_CHECKING:
     from bot.emulator.rules import Rule
 
+#: Where a web app started with the defaults (`bot run`, gunicorn) answers.
+LOCAL_WEBHOOK = "http://localhost:8000/twilio/messages"
+
 
 def _rules(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list[Rule]:
     from bot.emulator.rules import Rule, RuleError
@@ -42,7 +45,7 @@ def _api_keys(
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8010, show_default=True, type=int)
 @click.option("--webhook-url", help="Where inbound messages are POSTed (and what is signed). "
-              "Default: PUBLIC_BASE_URL + /twilio/messages.")
+              f"Default: PUBLIC_BASE_URL + /twilio/messages, else {LOCAL_WEBHOOK}.")
 @click.option("--auth-token", help="Default: TWILIO_AUTH_TOKEN.")
 @click.option("--account-sid", help="Default: TWILIO_ACCOUNT_SID.")
 @click.option("--api-key", "api_keys", multiple=True, callback=_api_keys, metavar="SID:SECRET",
@@ -85,8 +88,11 @@ def emulator(
         if not isinstance(loaded, dict) or not all(isinstance(v, str) for v in loaded.values()):
             raise click.BadParameter("a JSON object of HX sid → text", param_hint="--templates")
         template_map = loaded
+    settings = Settings.from_env()
+    if webhook_url is None and not settings.public_base_url:
+        webhook_url = LOCAL_WEBHOOK
     config = EmulatorConfig.from_settings(
-        Settings.from_env(),
+        settings,
         webhook_url=webhook_url,
         auth_token=auth_token,
         account_sid=account_sid,

@@ -55,6 +55,21 @@ def test_signature_is_checked_against_the_public_url_not_the_request_url(
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize("sent_to", ["http://localhost", "https://bot.example.org:8443"])
+def test_without_a_public_url_the_signature_is_checked_against_the_request_url(
+        sent_to: str, app_settings: Settings) -> None:
+    client = create_app(replace(app_settings, public_base_url="")).test_client()
+    twilio = Twilio(client, app_settings)
+    params = twilio.inbound_params("+16175550101", "hello")
+    own = sign("/twilio/messages?study=a", params, base=sent_to)
+    assert client.post("/twilio/messages?study=a", data=params, base_url=sent_to,
+                       headers={"X-Twilio-Signature": own}).status_code == 200
+    params = twilio.inbound_params("+16175550101", "hello")
+    elsewhere = sign("/twilio/messages?study=a", params, base="https://evil.example.com")
+    assert client.post("/twilio/messages?study=a", data=params, base_url=sent_to,
+                       headers={"X-Twilio-Signature": elsewhere}).status_code == 403
+
+
 def test_query_string_is_part_of_the_signed_url(twilio: Twilio) -> None:
     params = twilio.inbound_params("+16175550101", "hello")
     good = sign("/twilio/messages?study=a", params)
