@@ -75,6 +75,10 @@ def create_app(config: Any = None) -> Flask:
     if not logs.is_configured():
         logs.configure()
     log = logs.get_logger("app")
+    unsafe = settings.placeholders()
+    if unsafe:  # said in the log as well: gunicorn's traceback may be all the operator sees
+        logs.event(log, "placeholder_settings", level=50, settings=unsafe)
+    settings.require_live("The web app")
 
     app = Flask(__name__)
     app.config.update(TESTING=settings.testing, MAX_CONTENT_LENGTH=settings.max_request_bytes,

@@ -1,4 +1,8 @@
-"""Settings from the environment (and a `.env` file); no logic beyond defaults."""
+"""Settings from the environment (and a `.env` file), with their defaults.
+
+Beyond defaults, one check: a process that talks to the real Twilio refuses the placeholders
+meant for local runs (`Settings.require_live`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,17 @@ from dotenv import load_dotenv
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Placeholders that let a checkout run against the emulator with nothing set; a process that
+# would use them with the real Twilio refuses to start (`Settings.require_live`).
+PLACEHOLDER_ACCOUNT_SID = "AC" + "0" * 32
+PLACEHOLDER_AUTH_TOKEN = "test-auth-token"  # noqa: S105 - not a secret
+DEV_SECRET_KEY = "dev-secret-change-me"  # noqa: S105 - not a secret
+TWILIO_TEST_NUMBER = "+15005550006"
+
+
+class UnsafeSettings(RuntimeError):
+    """A process that would talk to the real Twilio still has local-run placeholders."""
+
 
 def _default_database_url() -> str:
     instance = ROOT / "instance"
@@ -21,22 +36,22 @@ def _default_database_url() -> str:
 class Settings:
     database_url: str = field(default_factory=_default_database_url)
     redis_url: str = "redis://localhost:6379/0"
-    twilio_account_sid: str = "AC" + "0" * 32  # a well-formed placeholder for local runs
-    twilio_auth_token: str = "test-auth-token"  # noqa: S105 - a placeholder for local runs
+    twilio_account_sid: str = PLACEHOLDER_ACCOUNT_SID
+    twilio_auth_token: str = PLACEHOLDER_AUTH_TOKEN
     #: Where Twilio reaches us. Unset: workers ask for no status callbacks, and the webhook
     #: checks signatures against the URL each request came to.
     public_base_url: str = ""
     twilio_api_base_url: str | None = None
-    sms_from: str = "+15005550006"
+    sms_from: str = TWILIO_TEST_NUMBER
     whatsapp_from: str | None = None
     messaging_service_sid: str | None = None
     flows_dir: str = str(ROOT / "flows")
     translations_dir: str = str(ROOT / "translations")
     default_language: str = "en"
     study_name: str = "the study"
-    study_contact: str = "+15005550006"
+    study_contact: str = TWILIO_TEST_NUMBER
     #: Key for pseudonyms and hashed phone numbers; must be set in production.
-    secret_key: str = "dev-secret-change-me"  # noqa: S105
+    secret_key: str = DEV_SECRET_KEY
     max_request_bytes: int = 64 * 1024
     # Outbound delivery (bot/outbox.py, workers/send.py); docs/operations.md explains them.
     #: WhatsApp templates for outside the 24 h window: a JSON or YAML file (bot/templates.py).
@@ -73,3 +88,34 @@ class Settings:
             else:
                 values[f.name] = raw
         return replace(cls(**values), **overrides)
+
+    def placeholders(self) -> list[str]:
+        """Each setting still at its local-run placeholder (or empty), one line each; none
+        when the process cannot reach the real Twilio (the emulator is set, or in tests)."""
+        if self.testing or self.twilio_api_base_url:
+            return []
+        found = []
+        for name, value, placeholder, is_, wanted in (
+                ("SECRET_KEY", self.secret_key, DEV_SECRET_KEY, "the development default",
+                 "a long random value, and keep it unchanged"),
+                ("TWILIO_ACCOUNT_SID", self.twilio_account_sid, PLACEHOLDER_ACCOUNT_SID,
+                 "the placeholder", "the study's Twilio account SID"),
+                ("TWILIO_AUTH_TOKEN", self.twilio_auth_token, PLACEHOLDER_AUTH_TOKEN,
+                 "the placeholder", "that account's auth token")):
+            if value in ("", placeholder):
+                found.append(f"{name} is {is_ if value else 'empty'}: set {wanted}")
+        if (not self.messaging_service_sid and not self.whatsapp_from
+                and self.sms_from in ("", TWILIO_TEST_NUMBER)):
+            found.append("SMS_FROM, MESSAGING_SERVICE_SID, WHATSAPP_FROM: no sender is set "
+                         f"(SMS_FROM defaults to Twilio's test number {TWILIO_TEST_NUMBER})")
+        return found
+
+    def require_live(self, process: str) -> None:
+        """Raise `UnsafeSettings` naming every placeholder, if talking to the real Twilio."""
+        found = self.placeholders()
+        if found:
+            raise UnsafeSettings(
+                f"{process} will not start: it would talk to the real Twilio with settings "
+                "meant for local runs.\n" + "\n".join(f"  {line}" for line in found)
+                + "\nSet them in the environment or .env; or, to try the bot locally, set "
+                "TWILIO_API_BASE_URL to the emulator (`bot run` does that).")

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
 from redis import Redis
 
-from bot.config import Settings
-from workers import send
+from bot import create_app
+from bot.cli import main
+from bot.config import ROOT, Settings, UnsafeSettings
+from workers import send, worker
+from workers.scheduler import Scheduler
 
 
 def test_without_a_public_url_workers_ask_for_no_status_callbacks(redis_url: str) -> None:
@@ -25,3 +34,82 @@ def test_without_a_public_url_workers_ask_for_no_status_callbacks(redis_url: str
         assert with_url.status_callback == "https://b.example/twilio/status"
     finally:
         with_url.close()
+
+
+# ---- placeholders are refused where the real Twilio would see them ---------------------------
+
+LIVE = {"secret_key": "k" * 40, "twilio_account_sid": "AC" + "1" * 32,
+        "twilio_auth_token": "f" * 32, "sms_from": "+16175550100"}
+NAMES = ("SECRET_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "SMS_FROM")
+
+
+def _problems(**values: Any) -> str:
+    return "\n".join(Settings(**values).placeholders())
+
+
+def test_every_placeholder_is_named() -> None:
+    found = Settings().placeholders()
+    assert len(found) == 4
+    for name, line in zip(NAMES, found, strict=True):
+        assert line.startswith(name)
+    with pytest.raises(UnsafeSettings) as caught:
+        Settings().require_live("The web app")
+    message = str(caught.value)
+    assert message.startswith("The web app will not start")
+    assert all(name in message for name in NAMES)
+    assert "TWILIO_API_BASE_URL" in message
+
+
+@pytest.mark.parametrize("name", LIVE)
+def test_each_setting_is_named_until_it_is_set(name: str) -> None:
+    others = {k: v for k, v in LIVE.items() if k != name}
+    assert _problems(**others).startswith(name.upper())
+    assert _problems(**others, **{name: ""}).startswith(name.upper())
+    assert _problems(**LIVE) == ""
+
+
+@pytest.mark.parametrize("sender", [{"messaging_service_sid": "MG" + "1" * 32},
+                                    {"whatsapp_from": "whatsapp:+16175550100"}])
+def test_a_messaging_service_or_a_whatsapp_sender_is_a_sender(sender: dict[str, str]) -> None:
+    others = {k: v for k, v in LIVE.items() if k != "sms_from"}
+    assert _problems(**others) != ""
+    assert _problems(**others, **sender) == ""
+
+
+def test_the_emulator_and_the_tests_need_nothing_set() -> None:
+    assert Settings(twilio_api_base_url="http://127.0.0.1:8010").placeholders() == []
+    assert Settings(testing=True).placeholders() == []
+    Settings(testing=True).require_live("The worker")
+
+
+def test_the_web_app_refuses_placeholders_before_touching_the_database(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    with pytest.raises(UnsafeSettings, match="The web app will not start"):
+        create_app(Settings(database_url=f"sqlite:///{db}", flows_dir=str(ROOT / "flows")))
+    assert not db.exists()
+
+
+def test_the_web_app_starts_with_real_settings(settings: Settings, redis_url: str) -> None:
+    app = create_app(replace(settings, testing=False, redis_url=redis_url, **LIVE))
+    assert app.test_client().get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("command", [["worker", "--burst"], ["scheduler", "--once"]])
+def test_worker_and_scheduler_refuse_placeholders(command: list[str], tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    result = CliRunner().invoke(main, command, obj=Settings(database_url=f"sqlite:///{db}"))
+    assert result.exit_code == 1
+    assert f"bot {command[0]} will not start" in result.output
+    assert all(name in result.output for name in NAMES)
+    assert not db.exists()  # refused before migrating anything
+
+
+def test_the_worker_and_scheduler_loops_refuse_placeholders(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    try:
+        with pytest.raises(UnsafeSettings, match="The worker"):
+            worker.run(Settings(), redis=redis, burst=True)
+        with pytest.raises(UnsafeSettings, match="The scheduler"):
+            Scheduler(Settings(), redis).run()
+    finally:
+        redis.close()

@@ -172,6 +172,7 @@ class Scheduler:
 
     def run(self) -> None:
         """Tick every `interval` seconds until `stop()`."""
+        self.settings.require_live("The scheduler")
         logs.event(_log, "scheduler_started", interval=self.interval,
                    plan_every_s=int(self.plan_every.total_seconds()))
         while not self._stop.is_set():

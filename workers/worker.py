@@ -64,6 +64,7 @@ def run(settings: Settings, *, queues: Sequence[str] = DEFAULT_QUEUES, burst: bo
         redis: Redis | None = None, max_jobs: int | None = None,
         log_level: str = "INFO") -> bool:
     """Work until stopped (or, with `burst`, until the queues are empty)."""
+    settings.require_live("The worker")
     configure_logging()
     install_fork_hook()
     connection = redis or Redis.from_url(settings.redis_url)

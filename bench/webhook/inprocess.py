@@ -33,7 +33,7 @@ def requests_for(people: list[tuple[str, str]], count: int) -> list[tuple[dict[s
     for n in range(count):
         number, lang = people[n % len(people)]
         r = n // len(people)
-        params = {"MessageSid": f"SM{r:04x}{n:06x}" + "ab" * 11, "AccountSid": "AC" + "0" * 32,
+        params = {"MessageSid": f"SM{r:04x}{n:06x}" + "ab" * 11, "AccountSid": run.ACCOUNT_SID,
                   "From": number, "To": "+15005550006",
                   "Body": run.ANSWERS[lang][min(r, 4)], "NumMedia": "0", "NumSegments": "1",
                   "SmsStatus": "received", "ApiVersion": "2010-04-01"}
@@ -81,7 +81,8 @@ def main() -> None:
     people = run.enrol(url, args.participants)
     settings = Settings(database_url=url, redis_url=os.environ.get(
         "REDIS_URL", "redis://127.0.0.1:6379/13"), twilio_auth_token=run.TOKEN,
-        public_base_url=run.BASE, flows_dir=str(run.ROOT / "flows"), secret_key="bench")
+        public_base_url=run.BASE, flows_dir=str(run.ROOT / "flows"), secret_key="bench",
+        twilio_account_sid=run.ACCOUNT_SID, messaging_service_sid=run.SERVICE_SID)
     # Log lines are formatted as in production, and thrown away.
     logs.configure(open(os.devnull, "w"))  # noqa: SIM115
     app = create_app(settings)

@@ -39,6 +39,9 @@ from twilio.request_validator import RequestValidator  # noqa: E402
 
 BASE = "https://bench.example.org"
 TOKEN = "be0c4b1e2f3a4d5c6b7a8f9e0d1c2b3a"  # noqa: S105 - a throwaway token for the run
+#: A throwaway account and sender: the app refuses to start on the placeholders.
+ACCOUNT_SID = "AC" + "be" * 16
+SERVICE_SID = "MG" + "0" * 32
 PATH = "/twilio/messages"
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 PG_DB = os.environ.get("BENCH_PG_DB", "bench_webhook")
@@ -151,7 +154,7 @@ def signed_requests(people: list[tuple[str, str]], rounds: int, port: int) -> li
             words = ANSWERS[lang]
             params = {
                 "MessageSid": f"SM{r:04x}{n:06x}" + os.urandom(11).hex(),
-                "AccountSid": "AC" + "0" * 32, "MessagingServiceSid": "MG" + "0" * 32,
+                "AccountSid": ACCOUNT_SID, "MessagingServiceSid": SERVICE_SID,
                 "From": number, "To": "+15005550006", "Body": words[min(r, len(words) - 1)],
                 "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received",
                 "FromCountry": "US", "FromState": "MA", "ApiVersion": "2010-04-01",
@@ -371,6 +374,7 @@ def bench_database(kind: str, args: argparse.Namespace, workdir: Path) -> list[R
               args.wrk_threads, bare_lua)
 
     env = {"DATABASE_URL": url, "REDIS_URL": args.redis_url, "TWILIO_AUTH_TOKEN": TOKEN,
+           "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "MESSAGING_SERVICE_SID": SERVICE_SID,
            "PUBLIC_BASE_URL": BASE, "FLOWS_DIR": str(ROOT / "flows"),
            "SECRET_KEY": "bench-secret", "PYTHONPATH": str(ROOT)}
     # Both servers run the whole time (an idle sync worker costs nothing) and wrk drives them

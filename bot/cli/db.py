@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..config import Settings
+from ..config import Settings, UnsafeSettings
 from .groups import main
 
 URL_HELP = "Database URL (default: DATABASE_URL from the environment or .env)."
@@ -14,6 +14,16 @@ def settings_of(ctx: click.Context) -> Settings:
     """Settings handed in by a caller (tests), else from the environment."""
     obj = ctx.find_object(Settings)
     return obj if obj is not None else Settings.from_env()
+
+
+def live_settings(ctx: click.Context, process: str) -> Settings:
+    """Settings for a process that may reach Twilio: refused while placeholders remain."""
+    settings = settings_of(ctx)
+    try:
+        settings.require_live(process)
+    except UnsafeSettings as exc:
+        raise click.ClickException(str(exc)) from None
+    return settings
 
 
 def open_database(ctx: click.Context) -> Settings:

@@ -8,7 +8,7 @@ from types import FrameType
 
 import click
 
-from .db import open_database
+from .db import live_settings, open_database
 from .groups import main
 
 
@@ -36,6 +36,7 @@ def scheduler(ctx: click.Context, interval: float, plan_every: float, no_sweep: 
 
     if not logs.is_configured():
         logs.configure()
+    live_settings(ctx, "bot scheduler")  # before migrating anything
     settings = open_database(ctx)
     loop = Scheduler(settings, Redis.from_url(settings.redis_url), interval=interval,
                      plan_every=timedelta(seconds=plan_every), sweep=not no_sweep)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .db import open_database, settings_of
+from .db import live_settings, open_database
 from .groups import main
 
 
@@ -33,7 +33,9 @@ def worker(ctx: click.Context, queues: str, burst: bool, with_scheduler: bool,
     # Like the web app: SQLite brings itself up to date, PostgreSQL is migrated by the
     # operator (`bot db upgrade`) before new code starts; a dozen workers racing to
     # migrate would be the way to break it.
-    settings = open_database(ctx) if is_sqlite(settings_of(ctx).database_url) else settings_of(ctx)
+    settings = live_settings(ctx, "bot worker")
+    if is_sqlite(settings.database_url):
+        settings = open_database(ctx)
     names = [q.strip() for q in queues.split(",") if q.strip()]
     if not names:
         raise click.BadParameter("name at least one queue", param_hint="--queues")
