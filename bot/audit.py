@@ -13,6 +13,12 @@ A stream's first entry belongs to two chains: it follows the `system` chain (who
 follows it) and starts its own. So a stream deleted whole, entries and head, still breaks the
 system chain, and an entry cannot be moved to another stream unnoticed.
 
+Entries record that a value was given or changed, not the value: the trail cannot forget,
+and erasure must be able to. Answers and extra profile fields go in as `value_hmac`, a keyed
+digest that shows later whether the stored value is still the one recorded; phone numbers
+go in masked. Language, time zone, channel, consent and such identify no one and go in as
+they are.
+
 Deleting a stream's newest entries leaves a valid, shorter chain, so `audit_head` keeps each
 stream's newest hash and entry count, written in the same transaction as each entry; new
 entries chain onto that head (not onto whatever row is last), so a deleted tail also shows up
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,6 +59,28 @@ def _canonical(value: Any) -> str | None:
         return None
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str,
                       separators=(",", ":"))
+
+
+#: Hex digits kept of a value's HMAC: 128 bits, past guessing or forging.
+VALUE_HMAC_DIGITS = 32
+
+
+def value_hmac(secret_key: str, about: str, value: Any) -> str:
+    """HMAC-SHA256, under SECRET_KEY, of `about` and the value's canonical JSON.
+
+    Keyed, because a plain hash of a yes, a score or a first name is undone by hashing every
+    candidate. `about` names the value's place (`answer:17`, `participant:3/first_name`), so
+    equal values in different places get unrelated digests: the trail does not show that an
+    erased participant's name was another participant's.
+    """
+    text = about + "\x1f" + json.dumps(value, sort_keys=True, ensure_ascii=False, default=str,
+                                        separators=(",", ":"))
+    digest = hmac.new(secret_key.encode(), text.encode("utf-8"), hashlib.sha256).hexdigest()
+    return digest[:VALUE_HMAC_DIGITS]
+
+
+def answer_about(answer_id: Any) -> str:
+    return f"answer:{answer_id}"
 
 
 def _digest(prev_hash: str, at: datetime, actor: str, action: str, entity: str,

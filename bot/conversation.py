@@ -327,13 +327,18 @@ def _insert_answer(step: _Step, event: AnswerRecorded, loc: Localizer) -> int:
 
 
 def _audit_answer(step: _Step, answer_id: int, event: AnswerRecorded) -> None:
+    # The trail outlives erasure: it gets the answer's digest, never its value (free text
+    # may name people), and `bot audit verify` checks the stored answer against it.
     ref = step.ref
     audit.record(step.db, actor=f"participant:{step.who.code}", action="answer.recorded",
                  entity="answer",
                  entity_id=answer_id, at=step.now, stream=audit.participant_stream(step.who.id),
                  new={"flow_id": ref.flow_id, "flow_version": ref.flow_version,
                       "session_id": ref.id, "step": event.step, "key": event.key,
-                      "value": event.value})
+                      "answer_type": event.answer_type,
+                      "value_hmac": audit.value_hmac(step.settings.secret_key,
+                                                     audit.answer_about(answer_id),
+                                                     event.value)})
 
 
 def _message_row(who: _Who, text: str, *, kind: str, status: str, now: datetime, channel: str,

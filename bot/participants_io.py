@@ -355,8 +355,9 @@ def _count(session: Session, model: Any, *where: Any) -> int:
 def erase(session: Session, p: Participant, *, actor: str, secret_key: str) -> Erasure:
     """Stop all contact and delete what identifies `p`; keep protocol data under a pseudonym.
 
-    Runs in the caller's transaction. The audit trail is kept as it is: it is append-only and
-    hash-chained, which is why participant records are audited with masked phone numbers.
+    Runs in the caller's transaction. The audit trail is kept as it is (append-only and
+    hash-chained): its entries hold masked numbers and keyed digests of answers and extra
+    fields, never the values, so nothing deleted here lives on there.
     """
     if p.erased_at is not None:
         raise AlreadyErased(f"participant {p.id} was erased on {p.erased_at:%Y-%m-%d}")
@@ -408,8 +409,8 @@ def erase(session: Session, p: Participant, *, actor: str, secret_key: str) -> E
     n["consent_changes_kept"] = _count(session, ConsentChange, ConsentChange.participant_id == p.id)
     n["visits_kept"] = _count(session, Visit, Visit.participant_id == p.id)
 
-    # Changed directly, not through participants.update: its audit entry would copy the
-    # old values (extra fields may hold names) into the permanent trail.
+    # Changed directly, not through participants.update: the erase entry says it all, and
+    # the old values have no place in the permanent trail, not even as digests.
     p.phone, p.fields_json, p.code, p.pseudonym = None, "{}", alias, alias
     p.erased_at = p.updated_at = now
     session.add(p)
@@ -440,6 +441,6 @@ def erase(session: Session, p: Participant, *, actor: str, secret_key: str) -> E
         "(direction, status, times; no text or number)",
         f"{_n(n['escalations_kept'], 'escalation')} (severity, reason, times)",
         f"{_n(n['audit_entries_kept'], 'audit entry', 'audit entries')}, unchanged "
-        "(the trail is append-only)",
+        "(append-only; answers and extra fields are in it as digests only)",
     ]
     return result

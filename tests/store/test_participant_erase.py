@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Callable
 
 from click.testing import Result
 from sqlmodel import Session, select
 
-from bot import audit
+from bot import audit, participants
 from bot.config import Settings
 from bot.participants_io import pseudonym
 from bot.store.models import (
@@ -25,6 +24,7 @@ from bot.store.models import (
 )
 
 Cli = Callable[..., Result]
+Converse = Callable[..., int]  # the `converse` fixture (conftest.py)
 PHONE = "+14155552671"
 
 
@@ -32,8 +32,9 @@ def _enrolled_with_history(cli: Cli, db: Session) -> Participant:
     assert cli("participants", "add", "--phone", PHONE, "--code", "P1").exit_code == 0
     assert cli("participants", "add", "--phone", "+14155552672", "--code", "P2").exit_code == 0
     p = db.exec(select(Participant).where(Participant.code == "P1")).one()
-    p.fields_json = json.dumps({"first_name": "Ana", "arm": "B"})
-    db.add(p)
+    # Audited: the entry must not keep the name after erasure.
+    participants.update(db, p, actor="staff:test", fields={"first_name": "Ana", "arm": "B"},
+                        secret_key="test-secret-key")
     assert p.id is not None
     inbound = Message(participant_id=p.id, direction="in", address=PHONE,
                       body="my chest hurts", status="received")
@@ -96,7 +97,8 @@ def test_erase_removes_identifying_data_and_keeps_protocol_data(
         "  - 2 session records (flow, version, status, times)",
         "  - 7 message records (direction, status, times; no text or number)",
         "  - 1 escalation (severity, reason, times)",
-        "  - 3 audit entries, unchanged (the trail is append-only)",
+        "  - 4 audit entries, unchanged (append-only; answers and extra fields are in it "
+        "as digests only)",
     ]
 
     db.expire_all()
@@ -138,6 +140,23 @@ def test_erase_removes_identifying_data_and_keeps_protocol_data(
     trail = " ".join(f"{e.old_json} {e.new_json}" for e in db.exec(select(AuditEntry)))
     for secret in (PHONE, "Ana", "my chest hurts", "tired"):
         assert secret not in trail
+    assert audit.verify(db) == []
+
+
+def test_erasure_leaves_no_answer_or_extra_field_in_the_trail(
+        converse: Converse, cli: Cli, db: Session) -> None:
+    # Through the bot's own paths, each audited: enrolment with an extra field, a free-text
+    # answer that a flow also keeps as `first_name`, a protocol answer.
+    converse("P1", PHONE, "Ana Maria", "7", extra={"nickname": "Bibi"})
+    converse("P2", "+14155552672", "Bo", "3")
+    assert cli("participants", "erase", "P1", "--yes").exit_code == 0
+    db.rollback()
+    entries = db.exec(select(AuditEntry)).all()
+    assert {e.action for e in entries} >= {"participant.add", "participant.flow_set",
+                                           "answer.recorded", "participant.erase"}
+    for e in entries:
+        for secret in (PHONE, "Ana Maria", "Bibi"):
+            assert secret not in f"{e.old_json} {e.new_json}", (e.action, secret)
     assert audit.verify(db) == []
 
 
