@@ -15,9 +15,9 @@ system chain, and an entry cannot be moved to another stream unnoticed.
 
 Entries record that a value was given or changed, not the value: the trail cannot forget,
 and erasure must be able to. Answers and extra profile fields go in as `value_hmac`, a keyed
-digest that shows later whether the stored value is still the one recorded; phone numbers
-go in masked. Language, time zone, channel, consent and such identify no one and go in as
-they are.
+digest that shows later whether the stored value is still the one recorded
+(`verify_answers`); phone numbers go in masked. Language, time zone, channel, consent and
+such identify no one and go in as they are.
 
 Deleting a stream's newest entries leaves a valid, shorter chain, so `audit_head` keeps each
 stream's newest hash and entry count, written in the same transaction as each entry; new
@@ -33,7 +33,8 @@ import functools
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,7 +44,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col
 
 from .store.db import DriverSQL
-from .store.models import AuditEntry, AuditHead, Participant
+from .store.models import Answer, AuditEntry, AuditHead, Participant
 from .store.types import utcnow
 
 GENESIS = "0" * 64
@@ -312,6 +313,146 @@ def verify(session: Session) -> list[Break]:
             breaks.append(Break(None, f"stream {name}: {chain.count} entries but the head "
                                 f"counts {head.entries}: entries were deleted or inserted"))
     return breaks
+
+
+# ---- answers against their entries ------------------------------------------------------------
+
+#: What an `answer.recorded` entry holds besides `value_hmac`, all checked against the row.
+ANSWER_FIELDS = ("flow_id", "flow_version", "session_id", "step", "key", "answer_type")
+
+_A = Answer.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class AnswerProblem:
+    answer_id: int | None
+    entry_id: int | None
+    message: str
+
+
+@dataclass
+class AnswerCheck:
+    checked: int = 0
+    #: Free-text answers gone with their participant's erasure, as erasure means them to be.
+    erased: int = 0
+    problems: list[AnswerProblem] = field(default_factory=list)
+
+
+def verify_answers(session: Session, secret_key: str) -> AnswerCheck:
+    """Check every answer against the entry that recorded it: an answer changed, deleted or
+    added in the database behind the bot's back is reported.
+
+    Both tables are read in answer id order and walked side by side, so memory stays flat
+    however many answers there are. Entries without `value_hmac` (written before entries
+    held digests) are passed over.
+    """
+    conn = session.connection()
+    check = AnswerCheck()
+    erased_at: dict[str, int] = {
+        stream: first for stream, first in conn.execute(
+            sa.select(_E.c.stream, sa.func.min(_E.c.id))
+            .where(_E.c.action == "participant.erase", _E.c.entity == "participant")
+            .group_by(_E.c.stream))}
+    entries = conn.execute(
+        sa.select(_E.c.id, _E.c.stream, _E.c.entity_id, _E.c.new_json)
+        .where(_E.c.action == "answer.recorded", _E.c.entity == "answer")
+        # Decimal ids in numeric order, without a cast that would fail on anything else.
+        .order_by(sa.func.length(_E.c.entity_id), _E.c.entity_id, _E.c.id)
+        .execution_options(yield_per=1000))
+    answers = conn.execute(sa.select(_A).order_by(_A.c.id).execution_options(yield_per=1000))
+    value_only: list[AnswerProblem] = []
+
+    def gone(entry: Any, new: dict[str, Any] | None) -> None:
+        if new is None:
+            return
+        erasure = erased_at.get(entry.stream)
+        if new.get("answer_type") == "text" and erasure is not None and erasure > entry.id:
+            check.erased += 1
+            return
+        check.problems.append(AnswerProblem(int(entry.entity_id), entry.id,
+                                            f"answer {entry.entity_id} (audit entry {entry.id}) "
+                                            "was deleted"))
+
+    def compare(answer: Any, entry: Any, new: dict[str, Any] | None) -> None:
+        if new is None:
+            return
+        check.checked += 1
+        differs = [name for name in ANSWER_FIELDS if new.get(name) != getattr(answer, name)]
+        if entry.stream != participant_stream(answer.participant_id):
+            differs.insert(0, "participant")
+        try:
+            value = json.loads(answer.value_json)
+        except ValueError:
+            differs.append("value")
+        else:
+            if value_hmac(secret_key, answer_about(answer.id), value) != new["value_hmac"]:
+                differs.append("value")
+        if differs:
+            problem = AnswerProblem(answer.id, entry.id, f"answer {answer.id} no longer "
+                                    f"matches audit entry {entry.id}: {', '.join(differs)}")
+            (value_only if differs == ["value"] else check.problems).append(problem)
+
+    groups = _by_answer(entries, check)
+    group = next(groups, None)
+    for answer in answers:
+        while group is not None and group[0] < answer.id:
+            for entry, new in group[1]:
+                gone(entry, new)
+            group = next(groups, None)
+        if group is None or group[0] != answer.id:
+            check.problems.append(AnswerProblem(answer.id, None, f"answer {answer.id} has no "
+                                                "audit entry: it was not stored by the bot"))
+            continue
+        # SQLite may give a deleted newest answer's id to the next one: that one is the last.
+        *older, (entry, new) = group[1]
+        for old_entry, old_new in older:
+            gone(old_entry, old_new)
+        compare(answer, entry, new)
+        group = next(groups, None)
+    while group is not None:
+        for entry, new in group[1]:
+            gone(entry, new)
+        group = next(groups, None)
+
+    if check.checked > 1 and len(value_only) == check.checked:
+        check.problems.append(AnswerProblem(None, None, (
+            f"none of the {check.checked} answers matches the digest of its audit entry: "
+            "SECRET_KEY is not the one the bot runs with, or every answer was changed")))
+    else:
+        check.problems.extend(value_only)
+        check.problems.sort(key=lambda p: p.answer_id or 0)
+    return check
+
+
+_Group = tuple[int, list[tuple[Any, dict[str, Any] | None]]]
+
+
+def _by_answer(entries: Iterable[Any], check: AnswerCheck) -> Iterator[_Group]:
+    """`answer.recorded` entries, grouped by answer id, in answer id order, each with its
+    decoded `new` (None when it holds no digest)."""
+    group: _Group | None = None
+    for e in entries:
+        try:
+            new = json.loads(e.new_json or "null")
+        except ValueError:
+            new = None
+        if not (isinstance(new, dict) and isinstance(new.get("value_hmac"), str)):
+            new = None
+        if not (e.entity_id.isascii() and e.entity_id.isdigit()
+                and str(int(e.entity_id)) == e.entity_id):
+            if new is not None:
+                check.problems.append(AnswerProblem(None, e.id, f"audit entry {e.id} names "
+                                                    f"no answer id ({e.entity_id!r})"))
+            continue
+        answer_id = int(e.entity_id)
+        if group is not None and group[0] == answer_id:
+            group[1].append((e, new))
+            continue
+        if group is not None:
+            yield group
+        group = (answer_id, [(e, new)])
+    if group is not None:
+        yield group
 
 
 @dataclass(frozen=True)

@@ -22,26 +22,42 @@ def audit_group() -> None:
 @audit_group.command("verify")
 @click.pass_context
 def verify(ctx: click.Context) -> None:
-    """Check that no entry was edited, deleted or inserted (exit 1 if one was).
+    """Check that no entry was edited, deleted or inserted, and that every answer is still
+    the one its entry recorded (exit 1 if not).
 
     Prints a fingerprint of every stream's head: kept somewhere else, it shows later whether
-    the heads themselves were rewritten.
+    the heads themselves were rewritten. Answers are checked against the digests in their
+    entries, which takes the bot's SECRET_KEY.
     """
     settings = open_database(ctx)
     with session_scope(settings.database_url) as s:
         breaks = trail.verify(s)
+        answers = trail.verify_answers(s, settings.secret_key)
         count = s.exec(select(sa.func.count()).select_from(AuditEntry)).one()
         head = trail.head(s)
-    if breaks:
-        for b in breaks:
-            where = f"entry {b.entry_id}" if b.entry_id is not None else "chain head"
-            click.echo(f"BROKEN at {where}: {b.message}")
-        click.echo(f"{len(breaks)} problems in {count} entries")
+    for b in breaks:
+        where = f"entry {b.entry_id}" if b.entry_id is not None else "chain head"
+        click.echo(f"BROKEN at {where}: {b.message}")
+    for p in answers.problems:
+        where = f"answer {p.answer_id}" if p.answer_id is not None else "answers"
+        click.echo(f"MISMATCH at {where}: {p.message}")
+    problems = len(breaks) + len(answers.problems)
+    if problems:
+        click.echo(f"{_n(problems, 'problem')} in {count} entries and "
+                   f"{_n(answers.checked, 'answer')}")
         ctx.exit(1)
     streams = head.streams if head is not None else 0
     click.echo(f"OK: {count} entries, chain intact"
                + (f" ({streams} stream{'s' if streams != 1 else ''}, fingerprint {head.hash})"
                   if head is not None else ""))
+    if answers.checked or answers.erased:
+        click.echo(f"OK: {_n(answers.checked, 'answer')} as recorded"
+                   + (f" ({_n(answers.erased, 'free-text answer')} erased on purpose)"
+                      if answers.erased else ""))
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
 
 
 @audit_group.command("list")

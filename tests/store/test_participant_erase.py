@@ -144,7 +144,7 @@ def test_erase_removes_identifying_data_and_keeps_protocol_data(
 
 
 def test_erasure_leaves_no_answer_or_extra_field_in_the_trail(
-        converse: Converse, cli: Cli, db: Session) -> None:
+        converse: Converse, cli: Cli, db: Session, settings: Settings) -> None:
     # Through the bot's own paths, each audited: enrolment with an extra field, a free-text
     # answer that a flow also keeps as `first_name`, a protocol answer.
     converse("P1", PHONE, "Ana Maria", "7", extra={"nickname": "Bibi"})
@@ -158,6 +158,8 @@ def test_erasure_leaves_no_answer_or_extra_field_in_the_trail(
         for secret in (PHONE, "Ana Maria", "Bibi"):
             assert secret not in f"{e.old_json} {e.new_json}", (e.action, secret)
     assert audit.verify(db) == []
+    check = audit.verify_answers(db, settings.secret_key)
+    assert (check.problems, check.checked, check.erased) == ([], 3, 1)
 
 
 def test_erased_participants_are_exported_without_personal_data(cli: Cli, db: Session) -> None:
