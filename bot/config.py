@@ -27,6 +27,13 @@ class UnsafeSettings(RuntimeError):
     """A process that would talk to the real Twilio still has local-run placeholders."""
 
 
+def load_env(env_file: str | Path | None = None) -> None:
+    """Add `.env` at the checkout's root to the environment (what is already set wins).
+
+    Also for settings read outside `Settings`, such as TRANSLATIONS_DIR."""
+    load_dotenv(env_file or ROOT / ".env", override=False)
+
+
 def _default_database_url() -> str:
     instance = ROOT / "instance"
     return f"sqlite:///{instance / 'trialbot.db'}"
@@ -46,7 +53,8 @@ class Settings:
     whatsapp_from: str | None = None
     messaging_service_sid: str | None = None
     flows_dir: str = str(ROOT / "flows")
-    translations_dir: str = str(ROOT / "translations")
+    # TRANSLATIONS_DIR is no field: catalogs and word lists sit in per-process caches that
+    # read it from the environment themselves (`bot.i18n.translations_dir`).
     default_language: str = "en"
     study_name: str = "the study"
     study_contact: str = TWILIO_TEST_NUMBER
@@ -75,7 +83,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env_file: str | None = None, **overrides: Any) -> Settings:
-        load_dotenv(env_file or ROOT / ".env", override=False)
+        load_env(env_file)
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = os.environ.get(f.name.upper())

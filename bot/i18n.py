@@ -16,7 +16,6 @@ import functools
 import gettext
 import hashlib
 import io
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +29,7 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
 from .engine.languages import SUPPORTED, primary
+from .engine.understand.words import translations_dir as translations_dir  # one setting
 
 SOURCE_LANGUAGE = "en"
 DOMAIN = "messages"
@@ -46,11 +46,6 @@ class CatalogMissing(LookupError):
 
 class CalendarMissing(CatalogMissing):
     """A language whose day and month names babel does not have lacks a usable names file."""
-
-
-def translations_dir() -> Path:
-    env = os.environ.get("BOT_TRANSLATIONS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "translations"
 
 
 def negotiate(requested: str | None, default: str = SOURCE_LANGUAGE) -> str:

@@ -9,6 +9,10 @@ import click
 @click.version_option(package_name="trialbot")
 def main() -> None:
     """Multilingual SMS and WhatsApp conversations for clinical-trial participants."""
+    from ..config import load_env
+
+    # Every command sees `.env`, also those that read no `Settings` (TRANSLATIONS_DIR).
+    load_env()
 
 
 @main.group()

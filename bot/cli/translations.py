@@ -6,13 +6,13 @@ The work is done in `bot.i18n_extract` (what is translatable) and `bot.i18n_cata
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
 from ..engine.languages import SUPPORTED
+from ..engine.understand.words import configured_translations_dir
 from ..i18n import catalog_paths, clear_cache, translations_dir
 from ..i18n_catalogs import (
     TEMPLATE_NAME,
@@ -33,15 +33,16 @@ def _flows_default() -> Path:
 
 
 def _translations(directory: Path | None) -> Path:
-    """--dir, else $BOT_TRANSLATIONS_DIR, else translations/ here, else the shipped one.
+    """--dir, else $TRANSLATIONS_DIR, else translations/ here, else the shipped one.
 
     Found the same way as the flows, so that a copy of the project is never checked or
     updated against the original's catalogs.
     """
     if directory is not None:
         return directory
-    if os.environ.get("BOT_TRANSLATIONS_DIR"):
-        return translations_dir()
+    configured = configured_translations_dir()
+    if configured is not None:
+        return configured
     here = Path("translations")
     return here if here.is_dir() else translations_dir()
 
@@ -51,7 +52,7 @@ def _common(f: click.decorators.FC) -> click.decorators.FC:
                      default=None, help="Flow folder (default: flows/).")(f)
     return click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
                         default=None, help="Translations folder (default: translations/, "
-                        "or $BOT_TRANSLATIONS_DIR).")(f)
+                        "or $TRANSLATIONS_DIR).")(f)
 
 
 def _sources(flows_dir: Path | None) -> list[SourceText]:

@@ -3,7 +3,7 @@
 `project` is a folder holding `flows/` and `translations/` copied from the repository and
 then completed: every catalog is brought up to date with `update` and any gap is filled with
 the source text, so `check` passes on it and a test sees exactly the problems it makes.
-`BOT_TRANSLATIONS_DIR` points at the copy, so `bot.i18n` loads its catalogs from there.
+`TRANSLATIONS_DIR` points at the copy, so `bot.i18n` loads its catalogs from there.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def _baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def project(_baseline: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
     shutil.copytree(_baseline, tmp_path, dirs_exist_ok=True)
-    monkeypatch.setenv("BOT_TRANSLATIONS_DIR", str(tmp_path / "translations"))
+    monkeypatch.setenv("TRANSLATIONS_DIR", str(tmp_path / "translations"))
     i18n.clear_cache()
     yield Project(tmp_path)
     i18n.clear_cache()

@@ -240,7 +240,7 @@ def test_only_the_languages_asked_for(project: Project) -> None:
 def test_a_copy_in_the_working_directory_is_used_whole(project: Project,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     # flows/ and translations/ are both taken from here: never one from the shipped project.
-    monkeypatch.delenv("BOT_TRANSLATIONS_DIR")
+    monkeypatch.delenv("TRANSLATIONS_DIR")
     monkeypatch.chdir(project.root)
     project.edit_flow("daily_checkin.yaml", "How do you feel today?", "How are you feeling today?")
     shipped = (ROOT / "translations" / "fr" / "LC_MESSAGES" / "messages.po").read_bytes()

@@ -383,7 +383,7 @@ def test_word_file_explains_choice_synonyms(lang: str) -> None:
 
 @pytest.fixture
 def words_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("BOT_TRANSLATIONS_DIR", str(tmp_path))
+    monkeypatch.setenv("TRANSLATIONS_DIR", str(tmp_path))
     clear_cache()
     (tmp_path / "words").mkdir()
     yield tmp_path

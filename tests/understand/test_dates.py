@@ -325,7 +325,7 @@ def test_warm_up() -> None:
 
 @pytest.fixture
 def words_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("BOT_TRANSLATIONS_DIR", str(tmp_path))
+    monkeypatch.setenv("TRANSLATIONS_DIR", str(tmp_path))
     (tmp_path / "dates").mkdir()
     return tmp_path / "dates"
 

@@ -153,11 +153,11 @@ def other_translations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
             (root / "words" / f"{lang}.yaml").read_text(encoding="utf-8"), encoding="utf-8")
         (tmp_path / "redflags" / f"{lang}.yaml").write_text(
             (root / "redflags" / f"{lang}.yaml").read_text(encoding="utf-8"), encoding="utf-8")
-    monkeypatch.setenv("BOT_TRANSLATIONS_DIR", str(tmp_path))
+    monkeypatch.setenv("TRANSLATIONS_DIR", str(tmp_path))
     redflags.clear_cache()
     words.clear_cache()
     yield tmp_path
-    monkeypatch.delenv("BOT_TRANSLATIONS_DIR")
+    monkeypatch.delenv("TRANSLATIONS_DIR")
     redflags.clear_cache()
     words.clear_cache()
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bot import i18n
+from bot.config import load_env
 from bot.engine.languages import SUPPORTED
 from bot.engine.understand import (
     Choice,
@@ -94,7 +96,7 @@ keywords: {stop: ["halt"], help: ["hilfe"], language_names: ["deutsch"]}
 
 @pytest.fixture
 def words_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("BOT_TRANSLATIONS_DIR", str(tmp_path))
+    monkeypatch.setenv("TRANSLATIONS_DIR", str(tmp_path))
     clear_cache()
     yield tmp_path
     clear_cache()
@@ -105,6 +107,27 @@ def test_translations_dir_from_environment(words_dir: Path) -> None:
     assert translations_dir() == words_dir
     assert load_words("de").yes_words == ("ja",)
     assert load_words("de-AT").numbers[1] == ("eins",)
+
+
+def test_the_older_name_of_the_setting_still_works(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRANSLATIONS_DIR", raising=False)
+    monkeypatch.setenv("BOT_TRANSLATIONS_DIR", str(tmp_path / "old"))
+    assert translations_dir() == tmp_path / "old"
+    assert i18n.translations_dir() == tmp_path / "old"
+    monkeypatch.setenv("TRANSLATIONS_DIR", str(tmp_path / "new"))
+    assert translations_dir() == tmp_path / "new"
+
+
+def test_the_setting_may_come_from_the_env_file(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("TRANSLATIONS_DIR", "BOT_TRANSLATIONS_DIR"):
+        monkeypatch.setenv(name, "")  # restored afterwards: load_env writes os.environ
+        monkeypatch.delenv(name)
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"TRANSLATIONS_DIR={tmp_path / 'from-env-file'}\n", encoding="utf-8")
+    load_env(env_file)
+    assert i18n.translations_dir() == translations_dir() == tmp_path / "from-env-file"
 
 
 def test_missing_language_is_a_clear_error(words_dir: Path) -> None:

@@ -29,7 +29,6 @@ the likely reading, not the only one:
 from __future__ import annotations
 
 import functools
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ import yaml
 
 from ..languages import primary
 from .dates_normalize import fold, is_boundary, is_spaced_letter, normalize
+from .words import translations_dir
 
 __all__ = ["When", "parse_datetime", "parse_when", "warm_up"]
 
@@ -261,17 +261,9 @@ _SETTINGS: Final = frozenset({"dateparser", "date_order", "strict_accents", "clo
 _DATE_ORDERS: Final = frozenset({"dmy", "mdy", "ymd"})
 
 
-_SHIPPED_TRANSLATIONS: Final = Path(__file__).resolve().parents[3] / "translations"
-
-
-def _translations_dir() -> Path:
-    configured = os.environ.get("BOT_TRANSLATIONS_DIR")
-    return Path(configured) if configured else _SHIPPED_TRANSLATIONS
-
-
 def _lexicon(lang: str) -> _Lexicon:
     # Keyed by directory too, so a test or a deployment can point elsewhere at any time.
-    return _build_lexicon(str(_translations_dir() / "dates"), primary(lang))
+    return _build_lexicon(str(translations_dir() / "dates"), primary(lang))
 
 
 @functools.lru_cache(maxsize=64)

@@ -59,12 +59,25 @@ class LanguageWords:
     filler: tuple[str, ...] = ()
 
 
+#: The setting naming the translations folder; the older name is still honoured.
+TRANSLATIONS_ENV = ("TRANSLATIONS_DIR", "BOT_TRANSLATIONS_DIR")
+SHIPPED_TRANSLATIONS = Path(__file__).resolve().parents[3] / "translations"
+
+
+def configured_translations_dir() -> Path | None:
+    """``$TRANSLATIONS_DIR`` (or its older name ``$BOT_TRANSLATIONS_DIR``), if set."""
+    for name in TRANSLATIONS_ENV:
+        configured = os.environ.get(name)
+        if configured:
+            return Path(configured)
+    return None
+
+
 def translations_dir() -> Path:
-    """``$BOT_TRANSLATIONS_DIR`` if set, else the project's ``translations/`` folder."""
-    configured = os.environ.get("BOT_TRANSLATIONS_DIR")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[3] / "translations"
+    """Where catalogs, word lists and date words are read: the configured folder, else the
+    project's ``translations/``. Read on every call (the caches are keyed by folder), so
+    every loader follows the one setting."""
+    return configured_translations_dir() or SHIPPED_TRANSLATIONS
 
 
 def load_words(lang: str) -> LanguageWords:
