@@ -628,3 +628,18 @@ def test_encoding() -> None:
     assert non_gsm_chars("cómo está ó") == ["ó", "á"]
     m = measure("[]")
     assert (m.encoding, m.units, m.segments) == ("GSM-7", 4, 1)
+
+
+def test_the_default_folder_is_flows_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    configured = tmp_path / "study-flows"
+    configured.mkdir()
+    (configured / "unknown_target.yaml").write_text(
+        (BROKEN / "unknown_target.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.chdir(ROOT)  # where flows/ would pass
+    monkeypatch.setenv("FLOWS_DIR", str(configured))
+    exit_code, output = run_cli()
+    assert exit_code == 1
+    assert f"{configured / 'unknown_target.yaml'}:" in output
+    assert "1 flow file checked" in output
+    exit_code, output = run_cli("flows")  # a path given wins
+    assert exit_code == 0, output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -166,3 +167,22 @@ def test_flows_test_cli_passes_and_fails_with_file_and_line(tmp_path: Path) -> N
     assert result.exit_code == 1
     assert f"FAIL {bad}" in result.output and f"{bad}:4: message 1 differs" in result.output
     assert "0 passed, 1 failed" in result.output
+
+
+def test_flows_test_and_simulate_use_flows_dir(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    configured = tmp_path / "study-flows"
+    shutil.copytree(ROOT / "flows", configured)
+    path = configured / "daily_checkin.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "How do you feel today?", "How are you today?"), encoding="utf-8")
+    monkeypatch.setenv("FLOWS_DIR", str(configured))
+    runner = CliRunner()
+    result = runner.invoke(main, ["simulate", "--flow", "daily_checkin"], input="/quit\n")
+    assert result.exit_code == 0, result.output
+    assert "How are you today?" in result.output
+    tested = runner.invoke(main, ["flows", "test", str(ROOT / "tests" / "transcripts")])
+    assert tested.exit_code == 1 and "How are you today?" in tested.output
+    given = runner.invoke(main, ["flows", "test", str(ROOT / "tests" / "transcripts"),
+                                 "--flows-dir", str(ROOT / "flows")])
+    assert given.exit_code == 0, given.output

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ..config import Settings, UnsafeSettings
 from .groups import main
+
+FLOWS_DEFAULT_HELP = "FLOWS_DIR, else flows/ here, else the shipped flows"
 
 URL_HELP = "Database URL (default: DATABASE_URL from the environment or .env)."
 
@@ -14,6 +18,25 @@ def settings_of(ctx: click.Context) -> Settings:
     """Settings handed in by a caller (tests), else from the environment."""
     obj = ctx.find_object(Settings)
     return obj if obj is not None else Settings.from_env()
+
+
+def default_flows_dir() -> Path:
+    """FLOWS_DIR when it is set (the folder the bot runs); else `flows/` here, else the
+    shipped one, so that a copy of the project is checked and tested whole."""
+    ctx = click.get_current_context(silent=True)
+    configured = (settings_of(ctx) if ctx is not None else Settings.from_env()).flows_dir
+    if configured != Settings.flows_dir:
+        return _nearby(Path(configured))
+    here = Path("flows")
+    return here if here.is_dir() else Path(configured)
+
+
+def _nearby(path: Path) -> Path:
+    """`path` relative to here when it is under here: shorter file names in messages."""
+    try:
+        return path.relative_to(Path.cwd()) if path.is_absolute() else path
+    except ValueError:
+        return path
 
 
 def live_settings(ctx: click.Context, process: str) -> Settings:

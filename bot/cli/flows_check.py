@@ -10,6 +10,7 @@ import click
 from ..engine.check import STUDY_FILE, check_paths
 from ..engine.loader import flow_files
 from ..engine.problems import Problem
+from .db import default_flows_dir
 from .groups import flows
 
 
@@ -35,10 +36,10 @@ def _summary(problems: list[Problem], files: int) -> str:
 def check(paths: tuple[Path, ...], strict: bool, fmt: str) -> None:
     """Check flow files for mistakes before they reach a participant.
 
-    PATHS are flow files or folders (default: flows/). Exits with status 1 when there is
-    an error (or, with --strict, a warning).
+    PATHS are flow files or folders (default: FLOWS_DIR, else flows/ here). Exits with
+    status 1 when there is an error (or, with --strict, a warning).
     """
-    targets: list[str | Path] = list(paths) or [Path("flows")]
+    targets: list[str | Path] = list(paths) or [default_flows_dir()]
     problems = check_paths(targets)
     files = sum(1 for f in flow_files([t for t in targets if Path(t).exists()])
                 if f.name != STUDY_FILE)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .db import FLOWS_DEFAULT_HELP, default_flows_dir
 from .groups import flows
 
 DEFAULT_TRANSCRIPTS = Path("tests/transcripts")
@@ -25,7 +26,7 @@ def transcript_files(paths: list[Path]) -> list[Path]:
 @flows.command("test")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--flows-dir", "flows_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Folder of flow files [default: flows].")
+              default=None, help=f"Folder of flow files [default: {FLOWS_DEFAULT_HELP}].")
 @click.option("-q", "--quiet", is_flag=True, help="Only print failures and the summary.")
 def test(paths: tuple[Path, ...], flows_dir: Path | None, quiet: bool) -> None:
     """Run golden transcripts (default: tests/transcripts) and print pass/fail for each.
@@ -36,7 +37,7 @@ def test(paths: tuple[Path, ...], flows_dir: Path | None, quiet: bool) -> None:
     from ..engine.problems import FlowError
     from ..engine.transcript import TranscriptError, parse_transcript, run_transcript
     from ..i18n import catalogs
-    from ..simulator import default_flows_dir, load_flows
+    from ..simulator import load_flows
 
     try:
         flow_set = load_flows(flows_dir or default_flows_dir())

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from .db import FLOWS_DEFAULT_HELP, default_flows_dir
 from .groups import main
 
 
@@ -31,7 +32,7 @@ def _params(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--script", "script", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Read replies and /commands from this file; no terminal.")
 @click.option("--flows-dir", "flows_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Folder of flow files [default: flows].")
+              default=None, help=f"Folder of flow files [default: {FLOWS_DEFAULT_HELP}].")
 @click.option("--param", "param", multiple=True, metavar="KEY=VALUE",
               help="Flow parameter, e.g. visit_at=2026-03-10T09:30. Repeatable.")
 @click.option("--now", "now", default=None, metavar="ISO",
@@ -50,7 +51,7 @@ def simulate(flow: str, lang: str, tz: str, script: Path | None, flows_dir: Path
     from ..engine.session import Participant
     from ..engine.transcript import localize, zone
     from ..i18n import CatalogMissing, catalogs, negotiate
-    from ..simulator import Simulator, default_flows_dir, load_flows
+    from ..simulator import Simulator, load_flows
 
     try:
         tzinfo = zone(tz)

@@ -21,15 +21,11 @@ from ..i18n_catalogs import (
     write_template,
 )
 from ..i18n_catalogs import check as check_catalogs
-from ..i18n_extract import ROOT, ExtractError, SourceText, collect
+from ..i18n_extract import ExtractError, SourceText, collect
+from .db import FLOWS_DEFAULT_HELP, default_flows_dir
 from .groups import translations
 
 _LANGUAGE = click.Choice(SUPPORTED)
-
-
-def _flows_default() -> Path:
-    here = Path("flows")
-    return here if here.is_dir() else ROOT / "flows"
 
 
 def _translations(directory: Path | None) -> Path:
@@ -49,7 +45,7 @@ def _translations(directory: Path | None) -> Path:
 
 def _common(f: click.decorators.FC) -> click.decorators.FC:
     f = click.option("--flows", "flows_dir", type=click.Path(file_okay=False, path_type=Path),
-                     default=None, help="Flow folder (default: flows/).")(f)
+                     default=None, help=f"Flow folder (default: {FLOWS_DEFAULT_HELP}).")(f)
     return click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
                         default=None, help="Translations folder (default: translations/, "
                         "or $TRANSLATIONS_DIR).")(f)
@@ -57,7 +53,7 @@ def _common(f: click.decorators.FC) -> click.decorators.FC:
 
 def _sources(flows_dir: Path | None) -> list[SourceText]:
     try:
-        return collect(flows_dir or _flows_default())
+        return collect(flows_dir or default_flows_dir())
     except ExtractError as exc:
         for problem in exc.problems:
             click.echo(problem, err=True)
