@@ -1,13 +1,14 @@
 """Settings from the environment (and a `.env` file), with their defaults.
 
-Beyond defaults, one check: a process that talks to the real Twilio refuses the placeholders
-meant for local runs (`Settings.require_live`).
+Beyond defaults: three study settings come from `study.yaml` when the environment does not
+set them, and a process that talks to the real Twilio refuses the placeholders meant for
+local runs (`Settings.require_live`).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,10 @@ PLACEHOLDER_ACCOUNT_SID = "AC" + "0" * 32
 PLACEHOLDER_AUTH_TOKEN = "test-auth-token"  # noqa: S105 - not a secret
 DEV_SECRET_KEY = "dev-secret-change-me"  # noqa: S105 - not a secret
 TWILIO_TEST_NUMBER = "+15005550006"
+#: Settings that `study.yaml` in FLOWS_DIR gives when the environment does not: the field and
+#: the file's key for it, so the coordinator's file is the one place for them.
+STUDY_SETTINGS = {"study_name": "name", "study_contact": "contact",
+                  "default_language": "default_language"}
 
 
 class UnsafeSettings(RuntimeError):
@@ -32,6 +37,19 @@ def load_env(env_file: str | Path | None = None) -> None:
 
     Also for settings read outside `Settings`, such as TRANSLATIONS_DIR."""
     load_dotenv(env_file or ROOT / ".env", override=False)
+
+
+def _from_study(flows_dir: str, wanted: list[str]) -> dict[str, str]:
+    """The `wanted` study settings that `study.yaml` has, read by the reader `bot flows check`
+    uses, so what the check passed is what runs; its problems are the check's to report."""
+    from .engine.check import load_study
+
+    info, _problems = load_study(flows_dir)
+    if info is None:
+        return {}
+    found = {"study_name": info.name, "study_contact": info.contact,
+             "default_language": info.default_language}
+    return {name: found[name].strip() for name in wanted if found[name].strip()}
 
 
 def _default_database_url() -> str:
@@ -55,6 +73,7 @@ class Settings:
     flows_dir: str = str(ROOT / "flows")
     # TRANSLATIONS_DIR is no field: catalogs and word lists sit in per-process caches that
     # read it from the environment themselves (`bot.i18n.translations_dir`).
+    # These three: the environment, else study.yaml (`from_env`), else these defaults.
     default_language: str = "en"
     study_name: str = "the study"
     study_contact: str = TWILIO_TEST_NUMBER
@@ -83,11 +102,13 @@ class Settings:
 
     @classmethod
     def from_env(cls, env_file: str | None = None, **overrides: Any) -> Settings:
+        """The environment (and `.env`), then `overrides`, then `study.yaml` for the study
+        settings neither gave (an empty STUDY_NAME counts as not given)."""
         load_env(env_file)
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = os.environ.get(f.name.upper())
-            if raw is None:
+            if raw is None or (not raw and f.name in STUDY_SETTINGS):
                 continue
             if f.type in ("int", int):
                 values[f.name] = int(raw)
@@ -95,7 +116,11 @@ class Settings:
                 values[f.name] = raw.lower() in ("1", "true", "yes", "on")
             else:
                 values[f.name] = raw
-        return replace(cls(**values), **overrides)
+        values.update(overrides)
+        wanted = [name for name in STUDY_SETTINGS if name not in values]
+        if wanted:
+            values.update(_from_study(values.get("flows_dir") or cls.flows_dir, wanted))
+        return cls(**values)
 
     def placeholders(self) -> list[str]:
         """Each setting still at its local-run placeholder (or empty), one line each; none

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -113,3 +114,61 @@ def test_the_worker_and_scheduler_loops_refuse_placeholders(redis_url: str) -> N
             Scheduler(Settings(), redis).run()
     finally:
         redis.close()
+
+
+# ---- study.yaml gives the study's name, contact and default language -------------------------
+
+STUDY_ENV = ("STUDY_NAME", "STUDY_CONTACT", "DEFAULT_LANGUAGE", "FLOWS_DIR")
+
+
+@pytest.fixture
+def study_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in STUDY_ENV:
+        monkeypatch.delenv(name, raising=False)
+    folder = tmp_path / "flows"
+    shutil.copytree(ROOT / "flows", folder)
+    study = folder / "study.yaml"
+    study.write_text("name: HEART-2\ncontact: \"+1 617 555 0100\"\ndefault_language: es\n"
+                     + study.read_text(encoding="utf-8"), encoding="utf-8")
+    return folder
+
+
+def test_study_settings_come_from_study_yaml(study_dir: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings.from_env(flows_dir=str(study_dir))
+    assert (settings.study_name, settings.study_contact, settings.default_language) == (
+        "HEART-2", "+1 617 555 0100", "es")
+    monkeypatch.setenv("FLOWS_DIR", str(study_dir))
+    assert Settings.from_env().study_name == "HEART-2"
+
+
+def test_the_environment_and_overrides_win_over_study_yaml(
+        study_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STUDY_NAME", "From the environment")
+    monkeypatch.setenv("STUDY_CONTACT", "")  # empty: not set
+    settings = Settings.from_env(flows_dir=str(study_dir), default_language="fr")
+    assert (settings.study_name, settings.study_contact, settings.default_language) == (
+        "From the environment", "+1 617 555 0100", "fr")
+
+
+def test_without_them_in_study_yaml_the_defaults_stay(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in STUDY_ENV:
+        monkeypatch.delenv(name, raising=False)
+    defaults = Settings()
+    expected = (defaults.study_name, defaults.study_contact, defaults.default_language)
+    for text in (None, "escalation: {emergency_number: \"911\"}\n", "name: [unclosed\n",
+                 "name: {a: 1}\ncontact: \"\"\n"):
+        if text is not None:
+            (tmp_path / "study.yaml").write_text(text, encoding="utf-8")
+        settings = Settings.from_env(flows_dir=str(tmp_path))
+        assert (settings.study_name, settings.study_contact,
+                settings.default_language) == expected, text
+
+
+def test_the_running_app_uses_study_yaml(study_dir: Path, db_url: str, redis_url: str) -> None:
+    app = create_app({"database_url": db_url, "redis_url": redis_url,
+                      "flows_dir": str(study_dir), "testing": True})
+    settings = app.extensions["trialbot"].settings
+    assert (settings.study_name, settings.study_contact, settings.default_language) == (
+        "HEART-2", "+1 617 555 0100", "es")
