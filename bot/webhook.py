@@ -12,6 +12,7 @@ import functools
 import itertools
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -50,6 +51,8 @@ except ImportError:  # pragma: no cover - not on Windows
 bp = Blueprint("twilio", __name__)
 _log = logs.get_logger("webhook")
 HEALTH_TIMEOUT_S = 0.5
+#: How long /healthz waits for the database: a hung one is a quick 503, not a hung check.
+DATABASE_HEALTH_TIMEOUT_S = 1.0
 #: SQLite: checkpoint the WAL after every this many write transactions of this process,
 #: once the response is sent, instead of inside a commit while every other request queues
 #: behind the write lock (bot/store/db.py keeps SQLite's own checkpoint as a backstop).
@@ -58,11 +61,57 @@ _writes = itertools.count(1)
 
 
 
+class _Run:
+    """One run of a probe on its own thread."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.done = threading.Event()
+        self.ok = False
+
+    def go(self, probe: Callable[[], None]) -> None:
+        try:
+            probe()
+            self.ok = True
+        except Exception:  # noqa: BLE001, S110 - not ok is all a health check says
+            pass
+        finally:
+            self.done.set()
+
+
+class BoundedProbe:
+    """Runs `probe` on a daemon thread and waits for it `timeout` seconds at most.
+
+    A driver stuck on a dead socket cannot be interrupted from outside, so a hung run is
+    left behind rather than waited for; until it returns, every check fails at once instead
+    of leaving one more stuck thread. Checks that arrive together share one run.
+    """
+
+    def __init__(self, probe: Callable[[], None], timeout: float) -> None:
+        self._probe = probe
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._run: _Run | None = None
+
+    def __call__(self) -> None:
+        with self._lock:
+            run = self._run
+            if run is None or run.done.is_set():
+                run = self._run = _Run()
+                threading.Thread(target=run.go, args=(self._probe,), daemon=True,
+                                 name="health-probe").start()
+        if not run.done.wait(max(run.started + self._timeout - time.monotonic(), 0.0)):
+            raise TimeoutError(f"no answer within {self._timeout} s")
+        if not run.ok:
+            raise RuntimeError("the probe failed")
+
+
 @dataclass
 class BotState:
     settings: Settings
     registry: FlowRegistry
     _redis: redis.Redis | None = field(default=None, repr=False)
+    _database_probe: BoundedProbe | None = field(default=None, repr=False)
 
     @property
     def redis(self) -> redis.Redis:
@@ -74,13 +123,22 @@ class BotState:
 
     def health(self) -> dict[str, str]:
         """"ok" or "error" per dependency; details go to nobody (they may name hosts)."""
-        return {"database": _check(self._database), "redis": _check(self._ping)}
+        if self._database_probe is None:
+            self._database_probe = BoundedProbe(self._database, DATABASE_HEALTH_TIMEOUT_S)
+        return {"database": _check(self._database_probe), "redis": _check(self._ping)}
 
     def _database(self) -> None:
         # A raw connection: on SQLite it runs outside a transaction, so no write lock is taken.
-        conn = get_engine(self.settings.database_url).raw_connection()
+        url = self.settings.database_url
+        conn = get_engine(url).raw_connection()
         try:
             cur = conn.cursor()
+            if not is_sqlite(url):
+                # The server gives up too, and the connection goes back to the pool, rather
+                # than a slow probe holding it after /healthz has answered. Rolled back with
+                # the probe's transaction when the connection is returned.
+                timeout_ms = int(DATABASE_HEALTH_TIMEOUT_S * 1000)
+                cur.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
             cur.execute("SELECT 1")
             cur.fetchall()
             cur.close()

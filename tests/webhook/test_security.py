@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import socket
+import time
 import urllib.parse
 from dataclasses import replace
 
@@ -11,6 +13,7 @@ from flask import Flask
 
 from bot import create_app
 from bot.config import Settings
+from bot.webhook import DATABASE_HEALTH_TIMEOUT_S
 
 from .conftest import BASE, TOKEN, Twilio, counts, new_sid, replies, sign
 
@@ -181,6 +184,34 @@ def test_healthz_is_503_when_redis_is_down(app_settings: Settings) -> None:
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.json == {"status": "unavailable", "database": "ok", "redis": "error"}
+
+
+def test_healthz_is_a_quick_503_when_the_database_hangs(app: Flask, app_settings: Settings) -> None:
+    state = app.extensions["trialbot"]
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    # A server that takes the connection and never says a word.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        state.settings = replace(app_settings,
+                                 database_url=f"postgresql+psycopg://u@127.0.0.1:{port}/db")
+        started = time.monotonic()
+        response = client.get("/healthz")
+        assert time.monotonic() - started < DATABASE_HEALTH_TIMEOUT_S + 1
+        assert response.status_code == 503
+        assert response.json == {"status": "unavailable", "database": "error", "redis": "ok"}
+        # While that probe hangs, the next check does not wait again.
+        started = time.monotonic()
+        assert client.get("/healthz").status_code == 503
+        assert time.monotonic() - started < 0.5
+    # Closed: the hung probe gets its error and the next one runs afresh.
+    state.settings = app_settings
+    deadline = time.monotonic() + 10
+    while client.get("/healthz").status_code != 200:
+        assert time.monotonic() < deadline, "the hung probe never ended"
+        time.sleep(0.1)
 
 
 def test_replies_are_twiml(twilio: Twilio, enrolled: object) -> None:
