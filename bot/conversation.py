@@ -286,7 +286,7 @@ def _write(step: _Step) -> list[tuple[int, AnswerRecorded]]:
     wanted_consent = field_changes.pop("consent", None)
     if field_changes:
         participants.update(db, who.load(db), actor=actor, action="participant.flow_set",
-                            **field_changes)
+                            secret_key=step.settings.secret_key, **field_changes)
         who.sync()
     if wanted_consent is not None:
         # After this run's messages were written, so a flow can say goodbye and then opt
