@@ -6,6 +6,10 @@ are checked under the lock, `conversation.start_flow` writes the session and lea
 first messages in the outbox, and a staff-actor `participant.flow_started` entry is added
 to their audit stream. The send jobs are queued once everything is committed; when Redis
 does not answer, the rows wait in the outbox and the scheduler's sweep queues them.
+
+During a participant's quiet hours nothing starts: a follow-up nudge starts the flow when
+they end (audited as `participant.flow_scheduled`), so the first messages and the question's
+re-prompt clock begin together in the morning.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlmodel import Session, col, select
 
-from . import audit, consent, conversation, outbox
+from . import audit, consent, conversation, nudges, outbox
 from .config import Settings
 from .engine.flow import Flow
 from .flow_registry import FlowRegistry, UnknownFlow
@@ -29,6 +33,7 @@ from .store.models import ConversationSession, Participant
 from .store.types import utcnow
 
 ACTION = "participant.flow_started"
+SCHEDULED = "participant.flow_scheduled"
 _OPEN = ("waiting", "active")
 
 
@@ -43,7 +48,16 @@ class Started:
     session_id: str
     messages: tuple[int, ...]
     interrupted: tuple[str, ...]  # flow ids of the conversations this start cut short
-    quiet_until: datetime | None  # local: quiet hours are on, the messages wait until then
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduled:
+    """Quiet hours were on: the flow starts when they end (a follow-up nudge), not now, so
+    its first messages and its re-prompts do not pile up for the morning."""
+
+    participant_id: int
+    code: str
+    at: datetime  # local
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +72,7 @@ class Report:
     flow_id: str
     version: int
     started: list[Started] = field(default_factory=list)
+    scheduled: list[Scheduled] = field(default_factory=list)
     refused: list[Refused] = field(default_factory=list)
     queued: int = 0  # send jobs queued for these messages
     redis_error: str | None = None  # set when the jobs could not be queued
@@ -116,7 +131,7 @@ def _quiet_until(p: Participant, now: datetime, quiet: QuietHours) -> datetime |
 
 
 def _start_one(settings: Settings, registry: FlowRegistry, flow_id: str, participant_id: int,
-               actor: str, quiet: QuietHours) -> Started | Refused:
+               actor: str, quiet: QuietHours) -> Started | Scheduled | Refused:
     with session_scope(settings.database_url) as db:
         # Locked before the checks, so a STOP or an erasure cannot slip in between.
         p = db.exec(select(Participant).where(Participant.id == participant_id)
@@ -127,11 +142,19 @@ def _start_one(settings: Settings, registry: FlowRegistry, flow_id: str, partici
             return Refused(participant_id, p.code, f"was erased on {p.erased_at:%Y-%m-%d}")
         if not consent.may_message(p):
             return Refused(participant_id, p.code, "has opted out")
+        now = utcnow()
+        quiet_until = _quiet_until(p, now, quiet)
+        if quiet_until is not None:
+            nudges.schedule_start(db, participant_id, flow_id, quiet_until, now)
+            audit.record(db, actor=actor, action=SCHEDULED, entity="participant",
+                         entity_id=p.id, at=now,
+                         new={"flow_id": flow_id, "due_at": quiet_until.isoformat(),
+                              "reason": "quiet hours"})
+            return Scheduled(participant_id, p.code, quiet_until)
         interrupted = tuple(db.exec(
             select(ConversationSession.flow_id)
             .where(ConversationSession.participant_id == participant_id,
                    col(ConversationSession.status).in_(_OPEN))).all())
-        now = utcnow()
         messages = conversation.start_flow(db, p, flow_id, now, settings=settings,
                                            registry=registry)
         session = db.exec(
@@ -145,8 +168,7 @@ def _start_one(settings: Settings, registry: FlowRegistry, flow_id: str, partici
                                   "session_id": session.id, "messages": len(messages),
                                   "interrupted": list(interrupted)})
         ids = tuple(m.id for m in messages if m.id is not None)
-        return Started(participant_id, p.code, session.id, ids, interrupted,
-                       _quiet_until(p, now, quiet))
+        return Started(participant_id, p.code, session.id, ids, interrupted)
 
 
 def start(settings: Settings, registry: FlowRegistry, flow: Flow,
@@ -162,6 +184,8 @@ def start(settings: Settings, registry: FlowRegistry, flow: Flow,
                 result = Refused(pid, str(pid), str(exc))
             if isinstance(result, Started):
                 report.started.append(result)
+            elif isinstance(result, Scheduled):
+                report.scheduled.append(result)
             else:
                 report.refused.append(result)
     finally:

@@ -202,6 +202,19 @@ def follow_up_key(session_id: str, step: str, due: datetime) -> str:
     return f"follow:{session_id}:{step}:{_stamp(due)}"
 
 
+def start_key(participant_id: int, flow_id: str, due: datetime) -> str:
+    return f"start:{participant_id}:{flow_id}:{_stamp(due)}"
+
+
+def schedule_start(db: Session, participant_id: int, flow_id: str, due: datetime,
+                   now: datetime) -> None:
+    """A flow a staff member started during the participant's quiet hours: it starts when
+    they end, as a follow-up does (so its re-prompts count from then), once per due time."""
+    _insert_ignore(db, [_row(participant_id=participant_id, kind="follow_up", due_at=due,
+                             dedupe_key=start_key(participant_id, flow_id, due), now=now,
+                             flow_id=flow_id)])
+
+
 def _row(*, participant_id: int, kind: str, due_at: datetime, dedupe_key: str, now: datetime,
          flow_id: str | None = None, session_id: str | None = None, wait_id: str | None = None,
          visit_id: int | None = None, params: Mapping[str, Any] | None = None,

@@ -91,15 +91,17 @@ def _report_starts(report: Report, *, each: bool, skipped: Sequence[Refused]) ->
         notes = [_n(len(s.messages), "message")]
         if s.interrupted:
             notes.append(f"interrupted {', '.join(s.interrupted)}")
-        if s.quiet_until is not None:
-            notes.append(f"held for quiet hours until {s.quiet_until:%H:%M} local")
         click.echo(f"{s.code}: started {name} ({'; '.join(notes)})")
+    for q in report.scheduled if each else ():
+        click.echo(f"{q.code}: {name} starts when quiet hours end, {q.at:%Y-%m-%d %H:%M} local")
     _skipped(skipped)
     for r in report.refused:
         click.echo(f"error: {r.code} (id {r.participant_id}) {r.reason}: {report.flow_id} "
                    "not started", err=True)
     sent = len(report.message_ids)
     line = f"started {name} for {_n(len(report.started), 'participant')}"
+    if report.scheduled:
+        line += f", {len(report.scheduled)} scheduled for when their quiet hours end"
     if report.refused:
         line += f", {len(report.refused)} refused"
     if report.redis_error is not None:
@@ -107,10 +109,6 @@ def _report_starts(report: Report, *, each: bool, skipped: Sequence[Refused]) ->
                    f"({report.redis_error}), so the scheduler's outbox sweep will queue them")
     else:
         click.echo(f"{line}; {_n(report.queued, 'message')} queued for sending")
-    quiet = sum(1 for s in report.started if s.quiet_until is not None)
-    if quiet and not each:
-        click.echo(f"{_n(quiet, 'participant')} in quiet hours: their messages go out when "
-                   "quiet hours end")
 
 
 def _no_region_hint(problems: list[str], region: str | None) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,11 +14,12 @@ from redis import Redis
 from rq import Queue
 from sqlmodel import Session, col, select
 
-from bot import outbox, participants
+from bot import nudges, outbox, participants
 from bot.cli import main
 from bot.config import Settings
+from bot.flow_registry import FlowRegistry
 from bot.store.db import session_scope
-from bot.store.models import AuditEntry, ConversationSession, Message, Participant
+from bot.store.models import AuditEntry, ConversationSession, Message, Nudge, Participant
 
 Cli = Callable[..., Result]
 HEADER = "code,phone,language,timezone,channel,checkin_time\n"
@@ -93,6 +95,16 @@ def _opt_out(settings: Settings, code: str) -> None:
         p = s.exec(select(Participant).where(Participant.code == code)).one()
         participants.set_consent(s, p, "opted_out", source="keyword",
                                  actor=f"participant:{code}")
+
+
+@pytest.fixture(autouse=True)
+def midday(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """Starts happen at 18:00 UTC yesterday (noon in Chicago): outside the participants'
+    quiet hours whenever the suite runs, and in the past, so the send jobs are due at once."""
+    at = (datetime.now(UTC) - timedelta(days=1)).replace(hour=18, minute=0, second=0,
+                                                         microsecond=0)
+    monkeypatch.setattr("bot.flow_start.utcnow", lambda: at)
+    return at
 
 
 # ---- add / import --start ------------------------------------------------------------------
@@ -246,3 +258,42 @@ def test_without_redis_the_messages_wait_for_the_sweep(cli: Cli, db: Session,
     assert "the scheduler's outbox sweep will queue them" in result.stdout
     assert [m.status for m in _outbox(db)] == ["pending", "pending"]
     assert len(_starts(db)) == 1
+
+
+def test_in_quiet_hours_the_flow_is_scheduled_for_when_they_end(
+        cli: Cli, db: Session, redis_url: str, midday: datetime, settings: Settings,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    night = midday.replace(hour=23)
+    monkeypatch.setattr("bot.flow_start.utcnow", lambda: night)
+    result = cli("participants", "add", "--phone", "+14155552671", "--code", "P1",
+                 "--start", "onboarding", "--actor", "ana")
+    assert result.exit_code == 0, result.output
+    morning = (night + timedelta(days=1)).replace(hour=8)
+    assert ("started onboarding v2 for 0 participants, 1 scheduled for when their quiet "
+            "hours end; 0 messages queued for sending") in result.stdout
+    # Nothing started, nothing in the outbox: the re-prompt clock has not begun.
+    assert _outbox(db, 1) == [] and _sessions(db, 1) == [] and _starts(db) == []
+    db.expire_all()
+    (nudge,) = db.exec(select(Nudge).where(Nudge.participant_id == 1)).all()
+    assert (nudge.kind, nudge.flow_id, nudge.status) == ("follow_up", "onboarding", "pending")
+    assert nudge.due_at == morning
+    (entry,) = db.exec(select(AuditEntry)
+                       .where(AuditEntry.action == "participant.flow_scheduled")).all()
+    assert entry.actor == "staff:ana"
+    assert json.loads(entry.new_json or "{}")["due_at"] == morning.isoformat()
+    nudge_id = nudge.id
+    _done(db)
+
+    # `participants start` says so per participant.
+    assert cli("participants", "add", "--phone", "+14155552699", "--code", "P2").exit_code == 0
+    result = cli("participants", "start", "onboarding", "P2")
+    assert f"P2: onboarding v2 starts when quiet hours end, {morning:%Y-%m-%d} 08:00 local" \
+        in result.stdout
+
+    # In the morning the scheduler starts it: its messages and its clock begin then.
+    with session_scope(settings.database_url) as s:
+        fired = nudges.fire(s, nudge_id, settings=settings,
+                            registry=FlowRegistry(settings.flows_dir), now=morning)
+    assert fired.outcome == "done" and len(fired.messages) == 2
+    assert _sessions(db, 1) == [("onboarding", "waiting")]
+    assert [m.step for m in _outbox(db, 1)] == ["welcome", "consent"]
