@@ -50,12 +50,6 @@ Out = Callable[[str], None]
 Style = Callable[[str], str]
 
 
-def default_flows_dir() -> Path:
-    """`flows/` in the working directory, else the one shipped beside the package."""
-    here = Path("flows")
-    return here if here.is_dir() else Path(__file__).resolve().parents[1] / "flows"
-
-
 def load_flows(folder: str | Path) -> dict[str, Flow]:
     """Every flow in `folder` by id; raise FlowError listing all problems found."""
     flows: dict[str, Flow] = {}

@@ -273,6 +273,18 @@ def test_study_problems_are_reported(tmp_path: Path) -> None:
     assert any(p.suggestion == "did you mean `segment_budget`?" for p in problems)
 
 
+@pytest.mark.parametrize(("value", "ok"), [("es", True), ("es-MX", True), ("pt-BR", True),
+                                           ("xx", False), ("english", False)])
+def test_the_default_language_must_be_one_the_bot_speaks(value: str, ok: bool) -> None:
+    study, problems = read_study_text(f"name: S\ndefault_language: {value}\n", "study.yaml")
+    if ok:
+        assert problems == [] and study.default_language == value
+    else:
+        assert [(p.code, p.line) for p in problems] == [("bad_study", 2)]
+        assert problems[0].suggestion is not None and "es" in problems[0].suggestion
+        assert study.default_language == "en"
+
+
 def test_fields_set_in_another_flow_are_known(tmp_path: Path) -> None:
     write(tmp_path, "a.yaml", """\
         id: a

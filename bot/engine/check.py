@@ -21,6 +21,7 @@ from typing import Any
 
 from .expr import Expr, _compare
 from .flow import AnswerSpec, Flow, Step, Text
+from .languages import SUPPORTED, primary
 from .loader import ID_RE, _Map, build_flow, flow_files, read_yaml
 from .problems import FlowError, Level, Problem, did_you_mean
 from .roster import ROSTER_FILE, check_folder
@@ -100,10 +101,16 @@ def read_study_text(text: str, path: str) -> tuple[StudyInfo, list[Problem]]:
             err(key, f"`{key}` must be text")
         elif isinstance(value, str):
             texts[key] = str(value)
+    default_language = texts.get("default_language", "en")
+    if primary(default_language) not in SUPPORTED:
+        # The running bot speaks it to anyone whose own language it does not know.
+        err("default_language", f"`default_language` {default_language!r} is not a language "
+            "the bot speaks", f"one of: {', '.join(SUPPORTED)}")
+        default_language = "en"
     return StudyInfo(
         name=texts.get("name", ""), segment_budget=budget,
         participant_fields=tuple(str(f) for f in fields),
-        default_language=texts.get("default_language", "en"),
+        default_language=default_language,
         languages=tuple(str(x) for x in languages), contact=texts.get("contact", ""),
         help=texts.get("help", ""), path=path,
     ), problems
