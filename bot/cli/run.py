@@ -21,6 +21,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from types import FrameType
 from typing import IO, TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -215,6 +216,27 @@ def _wait_http(url: str, stack: _Stack, what: str, stopping: threading.Event) ->
 # ---- the demo participant ---------------------------------------------------------------
 
 
+def _daytime_zone(zone: str, flows_dir: str, now: datetime | None = None) -> str:
+    """`zone`, unless it is quiet hours there now: then a fixed-offset zone where it is
+    about midday, so the demo's first messages go out at once instead of next morning."""
+    from ..nudges import load_study_schedule
+    from ..schedule import ScheduleError, as_zone, defer
+
+    now = now or datetime.now(UTC)
+    try:
+        if defer(now, as_zone(zone), load_study_schedule(flows_dir).quiet) == now:
+            return zone
+    except ScheduleError:
+        return zone
+    ahead = (12 - now.hour) % 24
+    ahead = ahead - 24 if ahead > 12 else ahead
+    # POSIX signs: Etc/GMT-5 is five hours *ahead* of UTC.
+    daytime = "UTC" if ahead == 0 else f"Etc/GMT{-ahead:+d}"
+    click.echo(f"It is quiet hours in {zone} now, so the demo participant lives in {daytime} "
+               "(about midday): their messages go out at once. `--demo-timezone` chooses.")
+    return daytime
+
+
 def _enrol_demo(database_url: str, phone: str, zone: str, language: str) -> bool:
     """Enrol the demo participant unless someone has that number; True when enrolled now."""
     from sqlmodel import select
@@ -296,8 +318,8 @@ def run(host: str, port: int, emulator_port: int, database_url: str | None, redi
     schema.upgrade(settings.database_url)
     enrolled = False
     if not no_demo:
-        enrolled = _enrol_demo(settings.database_url, demo_phone,
-                               demo_timezone or _local_zone(), demo_language)
+        zone = demo_timezone or _daytime_zone(_local_zone(), settings.flows_dir)
+        enrolled = _enrol_demo(settings.database_url, demo_phone, zone, demo_language)
 
     env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
            "TWILIO_API_BASE_URL": emulator_url, "PUBLIC_BASE_URL": web_url,
