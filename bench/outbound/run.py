@@ -35,8 +35,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import sqlalchemy as sa  # noqa: E402
+from proc_cpu import cpu_seconds, postgres_backends, postgres_cpu_between  # noqa: E402
 from redis import Redis  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
 
@@ -56,38 +58,9 @@ THREADS = 8
 BATCH = 50
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU a process has used so far (Linux)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def redis_cpu(redis: Redis) -> float:
     info = redis.info("cpu")
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
-
-
-def postgres_backends(url: str | None) -> dict[int, float]:
-    """CPU so far of each PostgreSQL backend serving the bench database (pid → seconds)."""
-    if url is None or not url.startswith("postgresql"):
-        return {}
-    engine = sa.create_engine(url, poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            pids = conn.execute(sa.text(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid()")).scalars().all()
-    finally:
-        engine.dispose()
-    return {int(pid): cpu_seconds(int(pid)) for pid in pids}
-
-
-def postgres_cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
-    # Backends that ended in between are missed; the workers keep theirs open throughout.
-    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 # ---- the emulator, in its own process --------------------------------------------------------

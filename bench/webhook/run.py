@@ -34,7 +34,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE.parent))
 
+from proc_cpu import children_of, cpu_seconds, postgres_backends  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
 BASE = "https://bench.example.org"
@@ -255,46 +257,15 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 # ---- where the CPU goes ----------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU a process has used so far (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def server_cpu(proc: subprocess.Popen[bytes]) -> float:
     """CPU of a gunicorn master and its workers (sync workers live for the whole run)."""
-    pids = [proc.pid]
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(stat[1]) == proc.pid:
-                pids.append(int(entry.name))
-    return sum(cpu_seconds(pid) for pid in pids)
+    return sum(cpu_seconds(pid) for pid in (proc.pid, *children_of(proc.pid)))
 
 
 def postgres_cpu(url: str) -> float:
-    """CPU so far of the PostgreSQL backends connected to the bench database (the app's
-    pooled connections stay open for the whole run, so differences are theirs)."""
-    if not url.startswith("postgresql"):
-        return 0.0
-    import sqlalchemy as sa
-    from sqlalchemy.pool import NullPool
-
-    engine = sa.create_engine(url, poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            pids = conn.execute(sa.text(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid()")).scalars().all()
-    finally:
-        engine.dispose()
-    return sum(cpu_seconds(int(pid)) for pid in pids)
+    """CPU so far of the PostgreSQL backends of the bench database (the app's pooled
+    connections stay open for the whole run, so differences are theirs)."""
+    return sum(postgres_backends(url).values())
 
 
 def children_cpu() -> float:
