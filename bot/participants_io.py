@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
 
-from . import audit, participants
+from . import audit, nudges, outbox, participants
 from .engine.languages import SUPPORTED, primary
 from .i18n import negotiate
 from .store.models import (
@@ -41,9 +41,6 @@ CHANNELS = ("sms", "whatsapp")
 CSV_COLUMNS = ("code", "phone", "language", "timezone", "channel", "checkin_time")
 REQUIRED_COLUMNS = ("code", "phone")
 PSEUDONYM_PREFIX = "ps-"
-#: Outbound messages not yet handed to Twilio (and without a SID, as `bot.outbox` has it);
-#: cancelling later ones would not stop them.
-UNSENT_STATUSES = ("pending", "queued")
 OPEN_SESSION_STATUSES = ("active", "waiting")
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _HHMM = re.compile(r"(\d{1,2}):(\d{2})")
@@ -370,11 +367,10 @@ def erase(session: Session, p: Participant, *, actor: str, secret_key: str) -> E
 
     participants.set_consent(session, p, "opted_out", source="erasure", actor=actor)
 
+    # What has not left for Twilio, by the outbox's own rule; and nothing planned fires.
+    n["messages_cancelled"] = outbox.cancel_pending(session, p.id, "participant erased", now)
+    nudges.cancel_pending_nudges(session, p.id, now)
     msgs = _messages_of(p)
-    unsent = (msgs & (col(Message.direction) == "out")
-              & col(Message.status).in_(UNSENT_STATUSES) & col(Message.twilio_sid).is_(None))
-    n["messages_cancelled"] = _count(session, Message, unsent)
-    session.exec(update(Message).where(unsent).values(status="cancelled", updated_at=now))
     n["messages_cleared"] = _count(session, Message, msgs, col(Message.body).isnot(None)
                                    | col(Message.address).isnot(None))
     n["messages_kept"] = _count(session, Message, msgs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Callable
 
 from click.testing import Result
@@ -19,6 +20,7 @@ from bot.store.models import (
     ConversationSession,
     Escalation,
     Message,
+    Nudge,
     Participant,
     Visit,
 )
@@ -65,6 +67,8 @@ def _enrolled_with_history(cli: Cli, db: Session) -> Participant:
                       state="resolved", resolution_note="spoke to Ana at home"))
     db.add(Visit(participant_id=p.id, name="Week 4",
                  scheduled_at=inbound.created_at))
+    db.add(Nudge(participant_id=p.id, kind="checkin", dedupe_key="checkin:erase-test",
+                 due_at=inbound.created_at, status="pending"))
     db.commit()
     return p
 
@@ -97,7 +101,7 @@ def test_erase_removes_identifying_data_and_keeps_protocol_data(
         "  - 2 session records (flow, version, status, times)",
         "  - 7 message records (direction, status, times; no text or number)",
         "  - 1 escalation (severity, reason, times)",
-        "  - 4 audit entries, unchanged (append-only; answers and extra fields are in it "
+        "  - 5 audit entries, unchanged (append-only; answers and extra fields are in it "
         "as digests only)",
     ]
 
@@ -136,6 +140,12 @@ def test_erase_removes_identifying_data_and_keeps_protocol_data(
     assert entry is not None
     assert (entry.actor, entry.action, entry.entity_id) == ("staff:ana", "participant.erase",
                                                              str(p.id))
+    # Nothing planned for them fires, and the cancelled messages are on record the way an
+    # opt-out's are.
+    assert [n.status for n in db.exec(select(Nudge))] == ["cancelled"]
+    (cancelled,) = db.exec(select(AuditEntry).where(AuditEntry.action == "outbox.cancelled"))
+    assert json.loads(cancelled.new_json or "{}") == {"messages": 2,
+                                                      "reason": "participant erased"}
     # Nothing identifying went into the permanent trail, and it is still intact.
     trail = " ".join(f"{e.old_json} {e.new_json}" for e in db.exec(select(AuditEntry)))
     for secret in (PHONE, "Ana", "my chest hurts", "tired"):
