@@ -216,6 +216,14 @@ def _wait_http(url: str, stack: _Stack, what: str, stopping: threading.Event) ->
 # ---- the demo participant ---------------------------------------------------------------
 
 
+def midday_zone(now: datetime) -> str:
+    """A fixed-offset zone where it is about midday at `now`."""
+    ahead = (12 - now.hour) % 24
+    ahead = ahead - 24 if ahead > 12 else ahead
+    # POSIX signs: Etc/GMT-5 is five hours *ahead* of UTC.
+    return "UTC" if ahead == 0 else f"Etc/GMT{-ahead:+d}"
+
+
 def _daytime_zone(zone: str, flows_dir: str, now: datetime | None = None) -> str:
     """`zone`, unless it is quiet hours there now: then a fixed-offset zone where it is
     about midday, so the demo's first messages go out at once instead of next morning."""
@@ -228,10 +236,7 @@ def _daytime_zone(zone: str, flows_dir: str, now: datetime | None = None) -> str
             return zone
     except ScheduleError:
         return zone
-    ahead = (12 - now.hour) % 24
-    ahead = ahead - 24 if ahead > 12 else ahead
-    # POSIX signs: Etc/GMT-5 is five hours *ahead* of UTC.
-    daytime = "UTC" if ahead == 0 else f"Etc/GMT{-ahead:+d}"
+    daytime = midday_zone(now)
     click.echo(f"It is quiet hours in {zone} now, so the demo participant lives in {daytime} "
                "(about midday): their messages go out at once. `--demo-timezone` chooses.")
     return daytime

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from bot.cli.run import midday_zone
 from bot.store.db import dispose_engines, session_scope
 from bot.store.models import Nudge, Participant
 from bot.store.types import utcnow
@@ -32,12 +33,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _midday_zone(now: datetime) -> str:
-    k = (12 - now.hour) % 24
-    k = k - 24 if k > 12 else k
-    return "UTC" if k == 0 else f"Etc/GMT{-k:+d}"
 
 
 def _wait_for(check, what: str, timeout: float = 60.0):
@@ -72,7 +67,7 @@ def stack(tmp_path, redis_url):
     proc = subprocess.Popen(
         [*BOT, "run", "--port", str(web), "--emulator-port", str(emu),
          "--database-url", f"sqlite:///{db}", "--redis-url", redis_url,
-         "--scheduler-interval", "1", "--demo-timezone", _midday_zone(datetime.now(UTC))],
+         "--scheduler-interval", "1", "--demo-timezone", midday_zone(datetime.now(UTC))],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
     logfile = tmp_path / "run.log"
     try:
