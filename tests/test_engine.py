@@ -237,15 +237,9 @@ def test_restarting_a_wait_counts_from_then_and_gives_back_its_reprompts() -> No
     assert of(AnswerRecorded, events) == [AnswerRecorded("mood", "mood", 7, "scale")]
 
 
-def test_restarting_another_wait_or_no_wait_changes_nothing() -> None:
-    session, _ = begin()
-    later = T0 + timedelta(hours=1)
-    assert runner.restart_wait(CHECKIN, session, "s1-9", later) == (session, [])
-    assert runner.restart_wait(CHECKIN, session, "s1-1", T0) == (session, [])  # same times
-    ended, _ = step(session, Timeout("s1-1"), T0 + timedelta(hours=8))
-    assert ended.wait is None
-    assert runner.restart_wait(CHECKIN, ended, "s1-1", later) == (ended, [])
-    newer = flow("""
+def _checkin_v4() -> Flow:
+    """The check-in flow at another version than the sessions here started on."""
+    return flow("""
 spec: 1
 id: checkin
 version: 4
@@ -254,6 +248,18 @@ steps:
     ask: How are you?
     answer: scale
 """)
+
+
+
+def test_restarting_another_wait_or_no_wait_changes_nothing() -> None:
+    session, _ = begin()
+    later = T0 + timedelta(hours=1)
+    assert runner.restart_wait(CHECKIN, session, "s1-9", later) == (session, [])
+    assert runner.restart_wait(CHECKIN, session, "s1-1", T0) == (session, [])  # same times
+    ended, _ = step(session, Timeout("s1-1"), T0 + timedelta(hours=8))
+    assert ended.wait is None
+    assert runner.restart_wait(CHECKIN, ended, "s1-1", later) == (ended, [])
+    newer = _checkin_v4()
     with pytest.raises(VersionMismatch):
         runner.restart_wait(newer, session, "s1-1", later)
 
@@ -307,15 +313,7 @@ steps:
 
 def test_resume_refuses_another_version_of_the_flow() -> None:
     session, _ = begin()
-    newer = flow("""
-spec: 1
-id: checkin
-version: 4
-steps:
-  - id: mood
-    ask: How are you?
-    answer: scale
-""")
+    newer = _checkin_v4()
     with pytest.raises(VersionMismatch):
         resume(newer, session, PERSON, Reply("5"), T0, catalogs)
 
